@@ -1,0 +1,57 @@
+# GridLink's front door. `make run` starts the platform; `make test` runs every test, exactly as CI does.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+SERVICES := intake dispatch mediation volunteer notification
+# make test uses the local PostgreSQL, as CI does; the services themselves default to SQLite under var/.
+TEST_DATABASE_URL ?= $(or $(DATABASE_URL),postgresql://postgres@127.0.0.1:5432/postgres)
+
+.PHONY: help venv run migrate test lint fmt dlq clean $(addprefix test-,$(SERVICES))
+
+help:
+	@echo "make run      start all five services with the Haibowan data (RabbitMQ started if needed)"
+	@echo "make test     run every test (unit, integration, end-to-end), as CI does"
+	@echo "make lint     ruff check and format check;  make fmt  to format"
+	@echo "make dlq      list dead letters (ARGS='show ID' | 'replay ID' | 'replay --all')"
+	@echo "make test-<service>  one service's tests, e.g. make test-dispatch"
+
+$(BIN)/.installed: requirements.lock pyproject.toml
+	@test -n "$(PYTHON)" || { echo "Python 3.11 is needed (python3.11 not found)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@touch $@
+
+venv: $(BIN)/.installed
+
+$(BIN)/promtool: | $(BIN)/.installed
+	tools/install_promtool.sh $(BIN)
+
+run: venv
+	@python3 tools/ensure_services.py rabbitmq
+	$(BIN)/python -m gridlink.devstack run
+
+migrate: venv
+	@for s in $(SERVICES); do $(BIN)/python -m $$s migrate || exit 1; done
+
+test: venv $(BIN)/promtool
+	@DATABASE_URL=$(TEST_DATABASE_URL) python3 tools/ensure_services.py rabbitmq postgres
+	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest $(PYTEST_ARGS)
+
+$(addprefix test-,$(SERVICES)): test-%: venv
+	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest tests -k $* $(PYTEST_ARGS)
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+fmt: venv
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+dlq: venv
+	$(BIN)/python -m gridlink.runtime.dlq $(or $(ARGS),list)
+
+clean:
+	rm -rf var $(VENV)

@@ -1,0 +1,32 @@
+"""Events published by intake (exchange `intake.events`)."""
+
+from marshmallow import Schema, fields, validate
+
+from gridlink.contracts.events.fields import CATEGORY_KINDS, URGENCIES, grid_code, identifier, masked_phone
+
+SOURCE = "intake"
+
+CHANNELS = ("app", "wechat", "open311", "patrol", "hotline", "walk_in", "iot", "partner")
+
+
+class ReportAcceptedV1(Schema):
+    report_id = identifier(required=True)
+    tracking_code = fields.String(required=True, validate=validate.Length(min=4, max=32))
+    channel = fields.String(required=True, validate=validate.OneOf(CHANNELS))
+    category_code = identifier(required=True)
+    category_kind = fields.String(required=True, validate=validate.OneOf(CATEGORY_KINDS))
+    urgency = fields.String(required=True, validate=validate.OneOf(URGENCIES))
+    description = fields.String(required=True, validate=validate.Length(max=4000))
+    grid_code = grid_code(required=True)
+    community_code = fields.String(required=True)
+    sub_centre_code = fields.String(required=True)
+    lat = fields.Float(required=True, validate=validate.Range(-90, 90))
+    long = fields.Float(required=True, validate=validate.Range(-180, 180))
+    address = fields.String(load_default=None, allow_none=True)
+    reporter_phone_masked = masked_phone(load_default=None, allow_none=True)
+    submitted_at = fields.AwareDateTime(required=True)
+
+
+EVENTS = {
+    ("report_accepted", 1): (ReportAcceptedV1, "A report was validated, placed on a grid and stored."),
+}

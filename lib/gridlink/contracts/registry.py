@@ -1,0 +1,68 @@
+"""Which payload schema belongs to which event type and version, and who may publish it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from marshmallow import EXCLUDE, Schema, ValidationError
+
+from gridlink.contracts.envelope import InvalidEvent
+from gridlink.contracts.events import dispatch, intake, mediation, notification, volunteer
+
+
+@dataclass(frozen=True)
+class Contract:
+    type: str
+    version: int
+    source: str
+    schema: type[Schema]
+    summary: str
+
+    def load(self, payload: Any) -> dict[str, Any]:
+        """Validate a received payload; fields this version does not know are dropped, as consumers must ignore them."""
+        if not isinstance(payload, dict):
+            raise InvalidEvent(f"{self.type} v{self.version}: payload is not an object")
+        try:
+            return self.schema(unknown=EXCLUDE).load(payload)
+        except ValidationError as exc:
+            raise InvalidEvent(
+                f"{self.type} v{self.version}: payload does not match the contract", exc.messages
+            ) from exc
+
+    def dump(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """Serialise an outgoing payload and check it, so that nothing invalid ever reaches the outbox."""
+        schema = self.schema()
+        wire = schema.dump(payload)
+        errors = schema.validate(wire)
+        if errors:
+            raise InvalidEvent(f"{self.type} v{self.version}: outgoing payload does not match the contract", errors)
+        return wire
+
+
+def _collect() -> dict[tuple[str, int], Contract]:
+    found: dict[tuple[str, int], Contract] = {}
+    for module in (intake, dispatch, mediation, notification, volunteer):
+        for (event_type, version), (schema, summary) in module.EVENTS.items():
+            found[(event_type, version)] = Contract(event_type, version, module.SOURCE, schema, summary)
+    return found
+
+
+CONTRACTS: dict[tuple[str, int], Contract] = _collect()
+
+
+def contract_for(event_type: str, version: int | None = None) -> Contract:
+    """The contract for a type at a version; with no version, the newest one (what publishers send by default)."""
+    if version is None:
+        versions = [v for (t, v) in CONTRACTS if t == event_type]
+        if not versions:
+            raise InvalidEvent(f"unknown event type {event_type!r}")
+        version = max(versions)
+    try:
+        return CONTRACTS[(event_type, version)]
+    except KeyError:
+        raise InvalidEvent(f"unknown event type {event_type!r} at version {version}") from None
+
+
+def validate_payload(event_type: str, version: int, payload: Any) -> dict[str, Any]:
+    return contract_for(event_type, version).load(payload)

@@ -1,0 +1,104 @@
+"""Settings every service shares, read from environment variables with defaults that work on a fresh machine.
+
+Each service's own `config` module calls `load_settings`; nothing else in a service reads the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+
+
+class ConfigError(ValueError):
+    """An environment variable holds a value the service cannot use."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    service: str
+    amqp_uri: str
+    database_url: str
+    http_host: str
+    http_port: int
+    data_dir: Path
+    retry_delays: tuple[float, ...]
+    relay_interval: float
+    relay_batch: int
+    max_workers: int
+    prefetch_count: int
+    log_level: str
+    relay_enabled: bool
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def http_address(self) -> str:
+        return f"{self.http_host}:{self.http_port}"
+
+    def nameko_config(self) -> dict:
+        return {
+            "AMQP_URI": self.amqp_uri,
+            "WEB_SERVER_ADDRESS": self.http_address,
+            "max_workers": self.max_workers,
+            "PREFETCH_COUNT": self.prefetch_count,
+            "serializer": "json",
+            "GRIDLINK": self,
+        }
+
+
+def _number(env: Mapping[str, str], name: str, default: str, kind: type) -> int | float:
+    raw = env.get(name, default)
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a {kind.__name__}") from None
+    if value < 0:
+        raise ConfigError(f"{name}={raw!r} must not be negative")
+    return value
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name}={raw!r} is not a boolean (true/false)")
+
+
+def _delays(raw: str) -> tuple[float, ...]:
+    try:
+        delays = tuple(float(part) for part in raw.split(",") if part.strip())
+    except ValueError:
+        raise ConfigError(f"RETRY_DELAYS={raw!r} is not a comma-separated list of seconds") from None
+    if any(d <= 0 for d in delays):
+        raise ConfigError("RETRY_DELAYS must all be positive")
+    return delays
+
+
+def load_settings(service: str, default_port: int, env: Mapping[str, str] | None = None) -> Settings:
+    """Read the shared settings for `service`. `DATABASE_URL` defaults to the service's own SQLite file under var/."""
+    env = os.environ if env is None else env
+    var_dir = Path(env.get("GRIDLINK_VAR_DIR", REPO_ROOT / "var"))
+    default_db = f"sqlite:///{var_dir / f'{service}.sqlite3'}"
+    return Settings(
+        service=service,
+        amqp_uri=env.get("AMQP_URI", "amqp://guest:guest@127.0.0.1:5672//"),
+        database_url=env.get("DATABASE_URL", default_db),
+        http_host=env.get("HTTP_HOST", "127.0.0.1"),
+        http_port=int(_number(env, "HTTP_PORT", str(default_port), int)),
+        data_dir=Path(env.get("GRIDLINK_DATA_DIR", REPO_ROOT / "data" / "haibowan")),
+        retry_delays=_delays(env.get("RETRY_DELAYS", "1,5,30,120,600")),
+        relay_interval=float(_number(env, "OUTBOX_RELAY_INTERVAL", "0.5", float)),
+        relay_batch=int(_number(env, "OUTBOX_RELAY_BATCH", "200", int)),
+        max_workers=int(_number(env, "MAX_WORKERS", "10", int)),
+        prefetch_count=int(_number(env, "PREFETCH_COUNT", "20", int)),
+        log_level=env.get("LOG_LEVEL", "INFO").upper(),
+        relay_enabled=_flag(env, "OUTBOX_RELAY_ENABLED", True),
+        extra={k: v for k, v in env.items() if k.startswith(service.upper() + "_")},
+    )

@@ -1,0 +1,146 @@
+"""nameko dependency providers: the service's database with its outbox relay, and log context per worker."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+
+from kombu import Connection
+from nameko.extensions import DependencyProvider
+from sqlalchemy import MetaData
+
+from gridlink.contracts import Envelope
+from gridlink.runtime import logs, metrics
+from gridlink.runtime.bus import Bus
+from gridlink.runtime.db import Database, UnitOfWork, ping
+from gridlink.runtime.outbox import OutboxRelay
+
+log = logging.getLogger(__name__)
+
+
+class Storage(DependencyProvider):
+    """Injects the service's `Database` and runs its outbox relay in a background green thread.
+
+    The relay polls every `OUTBOX_RELAY_INTERVAL` seconds and is woken at once when a unit of work commits events,
+    so an event usually leaves within milliseconds of its commit.
+    """
+
+    def __init__(self, metadata: MetaData, uow_class: type[UnitOfWork] = UnitOfWork):
+        self.metadata = metadata
+        self.uow_class = uow_class
+        self._wakeup = threading.Event()
+        self._running = False
+
+    def setup(self):
+        settings = self.container.config["GRIDLINK"]
+        self.settings = settings
+        self.database = Database(
+            settings.database_url, self.metadata, settings.service, self.uow_class, on_commit=self._wakeup.set
+        )
+        self.bus = Bus(settings.amqp_uri)
+        owner = f"{socket.gethostname()}:{os.getpid()}"
+        self.relay = OutboxRelay(
+            self.database.session_factory, self.metadata.tables["outbox"], self.bus, owner, batch=settings.relay_batch
+        )
+
+    def start(self):
+        if self.settings.relay_enabled:
+            self._running = True
+            self.container.spawn_managed_thread(self._relay_loop, identifier="outbox-relay")
+
+    def stop(self):
+        self._running = False
+        self._wakeup.set()
+        self.database.dispose()
+
+    def kill(self):
+        self.stop()
+
+    def _relay_loop(self):
+        last_stats = 0.0
+        while self._running:
+            handled = 0
+            try:
+                handled = self.relay.relay_once()
+                if time.monotonic() - last_stats > 1.0:
+                    stats = self.relay.stats()
+                    metrics.OUTBOX_PENDING.set(stats.pending)
+                    metrics.OUTBOX_OLDEST_AGE.set(stats.oldest_age_seconds)
+                    last_stats = time.monotonic()
+            except Exception:
+                log.exception("outbox relay pass failed; retrying")
+                time.sleep(1.0)
+            if handled == 0:
+                self._wakeup.wait(self.settings.relay_interval)
+                self._wakeup.clear()
+
+    def get_dependency(self, worker_ctx) -> ServiceStore:
+        return ServiceStore(
+            self.database, self.settings.amqp_uri, f"{self.settings.service}.{worker_ctx.entrypoint.method_name}"
+        )
+
+
+class ServiceStore:
+    """What a worker sees as `self.storage`: units of work, idempotent handling, and readiness checks."""
+
+    def __init__(self, database: Database, amqp_uri: str, consumer: str):
+        self.database = database
+        self.amqp_uri = amqp_uri
+        self.consumer = consumer
+        self.uow = database.uow
+
+    def handle(self, envelope: Envelope, handler) -> bool:
+        """Handle a consumed event once for this entrypoint (see `Database.handle`)."""
+        return self.database.handle(self.consumer, envelope, handler)
+
+    def readiness(self) -> dict[str, str]:
+        checks = {}
+        for name, check in (("database", lambda: ping(self.database.engine)), ("broker", self._broker_answers)):
+            try:
+                check()
+                checks[name] = "ok"
+            except Exception as exc:  # any failure means not ready; the reason is shown to the prober
+                checks[name] = f"failed: {type(exc).__name__}: {exc}"[:300]
+        return checks
+
+    def _broker_answers(self, timeout: float = 2.0) -> None:
+        with Connection(self.amqp_uri, connect_timeout=timeout) as conn:
+            conn.ensure_connection(max_retries=1, timeout=timeout)
+
+
+class LogContext(DependencyProvider):
+    """Puts the consumed event's type and correlation_id on every log line its worker writes."""
+
+    def __init__(self):
+        self._tokens: dict = {}
+
+    def worker_setup(self, worker_ctx):
+        fields = {"entrypoint": worker_ctx.entrypoint.method_name}
+        if worker_ctx.args and isinstance(worker_ctx.args[0], Envelope):
+            envelope = worker_ctx.args[0]
+            fields.update(event_type=envelope.type, event_id=envelope.event_id, correlation_id=envelope.correlation_id)
+        self._tokens[worker_ctx] = logs.push_context(**fields)
+
+    def worker_teardown(self, worker_ctx):
+        token = self._tokens.pop(worker_ctx, None)
+        if token is not None:
+            logs.pop_context(token)
+
+    def get_dependency(self, worker_ctx):
+        return logs.log_context
+
+
+class Reference(DependencyProvider):
+    """Reference data (grids, organisation, categories…) loaded once per process from the district's data files."""
+
+    def __init__(self, loader):
+        self.loader = loader
+
+    def setup(self):
+        self.value = self.loader(self.container.config["GRIDLINK"].data_dir)
+
+    def get_dependency(self, worker_ctx):
+        return self.value

@@ -1,0 +1,246 @@
+"""nameko entrypoints that only translate between the wire and the service: a reliable event consumer, and an
+HTTP entrypoint that maps errors to precise 4xx responses in one place.
+
+nameko acks a message even when its handler raised, which would drop the event. `EventConsumer` instead sends a
+failed message to a delayed retry queue, and after the last retry to the service's dead-letter queue, and only then
+acks. A body that cannot be decoded or does not match its contract goes straight to dead-letter.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import traceback
+from functools import partial
+
+from marshmallow import ValidationError
+from nameko.events import EventHandler
+from nameko.exceptions import ContainerBeingKilled
+from nameko.messaging import QueueConsumer
+from nameko.web.handlers import HttpRequestHandler
+from werkzeug.wrappers import Response
+
+from gridlink.contracts import Envelope, InvalidEvent, parse_envelope
+from gridlink.runtime import deadletter, metrics
+from gridlink.runtime.bus import Bus
+
+log = logging.getLogger(__name__)
+
+
+class ReliableQueueConsumer(QueueConsumer):
+    """nameko's queue consumer, plus a decode-error hook so an undecodable body is dead-lettered, not fatal."""
+
+    def get_consumers(self, consumer_cls, channel):
+        for provider in self._providers:
+            consumer = consumer_cls(
+                queues=[provider.queue],
+                callbacks=[partial(self.handle_message, provider)],
+                accept=self.accept,
+                on_decode_error=partial(self._undecodable, provider),
+            )
+            consumer.qos(prefetch_count=self.prefetch_count)
+            self._consumers[provider] = consumer
+        return self._consumers.values()
+
+    def _undecodable(self, provider, message, exc):
+        provider.park(message, "undecodable", f"{type(exc).__name__}: {exc}")
+
+
+class EventConsumer(EventHandler):
+    """`@event_consumer("intake", "report_accepted")`: the method receives a validated `Envelope`."""
+
+    queue_consumer = ReliableQueueConsumer()
+
+    def setup(self):
+        super().setup()
+        settings = self.container.config["GRIDLINK"]
+        self.service_name = self.container.service_name
+        self.retry_delays = settings.retry_delays
+        self.bus = Bus(settings.amqp_uri)
+
+    @property
+    def consumer_name(self) -> str:
+        return f"{self.container.service_name}.{self.method_name}"
+
+    def handle_message(self, body, message):
+        try:
+            envelope = parse_envelope(body)
+            if envelope.type != self.event_type or envelope.source != self.source_service:
+                expected = f"{self.source_service}/{self.event_type}"
+                raise InvalidEvent(f"{envelope.source}/{envelope.type} arrived on the queue for {expected}")
+        except InvalidEvent as exc:
+            self.park(message, "invalid", str(exc))
+            return
+        started = time.perf_counter()
+        self._spawn(envelope, message, started)
+
+    def _spawn(self, envelope: Envelope, message, started: float):
+        try:
+            self.container.spawn_worker(
+                self,
+                (envelope,),
+                {},
+                context_data=self.unpack_message_headers(message),
+                handle_result=partial(self.handle_result, message, started),
+            )
+        except ContainerBeingKilled:
+            self.queue_consumer.requeue_message(message)
+
+    def handle_result(self, message, started, worker_ctx, result=None, exc_info=None):
+        event_type = self.event_type
+        metrics.HANDLER_DURATION.labels(event_type).observe(time.perf_counter() - started)
+        if exc_info is None:
+            outcome = "duplicate" if result is False else "handled"
+            metrics.EVENTS_CONSUMED.labels(event_type, outcome).inc()
+            self.queue_consumer.ack_message(message)
+            return result, exc_info
+        error = "".join(traceback.format_exception(*exc_info))
+        attempts = deadletter.attempts_of(message.headers) + 1
+        try:
+            if attempts <= len(self.retry_delays):
+                delay = self.retry_delays[attempts - 1]
+                headers = {**(message.headers or {}), deadletter.ATTEMPTS: attempts}
+                headers.pop("x-death", None)
+                self.bus.send_to_queue(
+                    deadletter.retry_queue(self.queue.name, delay),
+                    message.body,
+                    headers,
+                    message.content_type,
+                    message.content_encoding,
+                )
+                metrics.EVENTS_CONSUMED.labels(event_type, "retried").inc()
+                log.warning(
+                    "handler failed; retry scheduled",
+                    extra={"fields": {"attempt": attempts, "delay_seconds": delay, "error": repr(exc_info[1])}},
+                )
+            else:
+                self._dead_letter(message, "handler_failed", error, attempts)
+                metrics.EVENTS_CONSUMED.labels(event_type, "dead_lettered").inc()
+            self.queue_consumer.ack_message(message)
+        except Exception:
+            # The broker refused the retry copy: give the message back rather than lose it.
+            log.exception("could not schedule a retry; message requeued")
+            self.queue_consumer.requeue_message(message)
+        return result, exc_info
+
+    def park(self, message, reason: str, error: str) -> None:
+        """Dead-letter a message that no retry can fix, then ack it so the consumer keeps going."""
+        try:
+            self._dead_letter(message, reason, error, deadletter.attempts_of(message.headers))
+            self.queue_consumer.ack_message(message)
+        except Exception:
+            log.exception("could not dead-letter a message; requeued")
+            self.queue_consumer.requeue_message(message)
+
+    def _dead_letter(self, message, reason: str, error: str, attempts: int) -> None:
+        headers = deadletter.dead_letter_headers(
+            message.headers, reason, error, self.queue.name, message.delivery_info or {}
+        )
+        headers[deadletter.ATTEMPTS] = attempts
+        self.bus.send_to_queue(
+            deadletter.dead_letter_queue(self.service_name),
+            message.body,
+            headers,
+            message.content_type,
+            message.content_encoding,
+        )
+        metrics.DEAD_LETTERS.labels(reason).inc()
+        log.error(
+            "message dead-lettered",
+            extra={"fields": {"reason": reason, "queue": self.queue.name, "error": error.splitlines()[-1][:500]}},
+        )
+
+
+event_consumer = EventConsumer.decorator
+
+
+class ApiError(Exception):
+    """An error a person caused, reported with a precise status and a machine-readable code."""
+
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, description: str, details: dict | list | None = None):
+        super().__init__(description)
+        self.description = description
+        self.details = details
+
+
+class NotFound(ApiError):
+    status = 404
+    code = "not_found"
+
+
+class Forbidden(ApiError):
+    status = 403
+    code = "forbidden"
+
+
+class Conflict(ApiError):
+    status = 409
+    code = "conflict"
+
+
+class Unprocessable(ApiError):
+    status = 422
+    code = "unprocessable"
+
+
+def json_response(payload, status: int = 200, headers: dict | None = None) -> Response:
+    return Response(
+        json.dumps(payload, ensure_ascii=False, default=str),
+        status=status,
+        headers=headers or {},
+        mimetype="application/json",
+    )
+
+
+def parse_json_body(request) -> dict:
+    if not request.data:
+        raise ApiError("the request body is empty; send a JSON object")
+    try:
+        body = json.loads(request.get_data(as_text=True))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(f"the request body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise ApiError("the request body must be a JSON object")
+    return body
+
+
+class HttpEntrypoint(HttpRequestHandler):
+    """`@http(...)`: errors become precise JSON responses, in one place.
+
+    A service maps its domain errors to API errors with a class attribute, e.g.
+    `http_errors = {CaseNotFound: NotFound, UnknownCategory: ApiError}`. Anything unmapped is a logged 500 that
+    shows no trace to the caller.
+    """
+
+    def setup(self):
+        super().setup()
+        self.error_map: dict[type[Exception], type[ApiError]] = getattr(self.container.service_cls, "http_errors", {})
+        # Mapped errors are the caller's fault: nameko logs them as warnings, not as errors with a traceback.
+        self.expected_exceptions = (ApiError, ValidationError, *self.error_map)
+
+    def handle_request(self, request):
+        response = super().handle_request(request)
+        metrics.HTTP_REQUESTS.labels(request.method, self.url, str(response.status_code)).inc()
+        return response
+
+    def response_from_exception(self, exc):
+        if isinstance(exc, ValidationError):
+            exc = ApiError("the request has invalid fields", exc.messages)
+        if not isinstance(exc, ApiError):
+            for kind, api_error in self.error_map.items():
+                if isinstance(exc, kind):
+                    exc = api_error(str(exc))
+                    break
+        if isinstance(exc, ApiError):
+            body = {"error": {"code": exc.code, "description": exc.description}}
+            if exc.details:
+                body["error"]["details"] = exc.details
+            return json_response(body, exc.status)
+        return json_response({"error": {"code": "internal", "description": "internal error; it has been logged"}}, 500)
+
+
+http = HttpEntrypoint.decorator

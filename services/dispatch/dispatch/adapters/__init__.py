@@ -1,0 +1,1 @@
+"""dispatch's adapters: tables, repositories, migrations and the reference-data loader."""

@@ -1,0 +1,9 @@
+"""dispatch's settings: the shared ones, read from the environment with local defaults."""
+
+from gridlink.runtime.config import Settings, load_settings
+
+DEFAULT_HTTP_PORT = 8002
+
+
+def settings() -> Settings:
+    return load_settings("dispatch", DEFAULT_HTTP_PORT)

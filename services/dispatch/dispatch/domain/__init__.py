@@ -1,0 +1,1 @@
+"""dispatch's domain: cases, their lifecycle, routing and deadlines. Plain Python only."""

@@ -1,0 +1,1 @@
+"""intake: takes reports from every channel, places each on its grid and announces it."""

@@ -1,0 +1,1 @@
+"""intake's adapters: tables, repositories, migrations and the reference-data loader."""

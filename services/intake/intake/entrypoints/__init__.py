@@ -1,0 +1,1 @@
+"""intake's nameko entrypoints: they translate between HTTP and the service layer, nothing more."""

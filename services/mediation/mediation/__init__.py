@@ -1,0 +1,1 @@
+"""mediation: multi-channel dispute resolution, one case code across every referral."""

@@ -1,0 +1,1 @@
+"""mediation's adapters: tables, repositories and migrations."""

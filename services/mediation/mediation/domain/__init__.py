@@ -1,0 +1,1 @@
+"""mediation's domain: dispute cases, channels and their time limits. Plain Python only."""

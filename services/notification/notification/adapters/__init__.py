@@ -1,0 +1,1 @@
+"""notification's adapters: tables, repositories, migrations and delivery channels."""

@@ -1,0 +1,1 @@
+"""volunteer's adapters: tables, repositories and migrations."""

@@ -1,0 +1,9 @@
+"""volunteer's settings: the shared ones, read from the environment with local defaults."""
+
+from gridlink.runtime.config import Settings, load_settings
+
+DEFAULT_HTTP_PORT = 8004
+
+
+def settings() -> Settings:
+    return load_settings("volunteer", DEFAULT_HTTP_PORT)

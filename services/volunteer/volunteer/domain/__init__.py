@@ -1,0 +1,1 @@
+"""volunteer's domain: orders and their loop. Plain Python only."""

@@ -1,0 +1,48 @@
+"""A small service built on the runtime exactly as the real ones are, for testing the runtime itself.
+
+It consumes dispatch's `case_assigned`, records one row per handled event, and can be told to fail.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, Integer, MetaData, String, Table, insert
+
+from gridlink.runtime.dependencies import LogContext, Storage
+from gridlink.runtime.entrypoints import event_consumer
+from gridlink.runtime.tables import add_messaging_tables
+
+metadata = MetaData()
+effects = Table(
+    "effects",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("event_id", String(36), nullable=False),
+    Column("case_id", String(36), nullable=False),
+)
+add_messaging_tables(metadata)
+
+# How many more times the handler should raise before it succeeds; tests set it.
+FAILURES = {"remaining": 0}
+
+
+class Flaky(RuntimeError):
+    pass
+
+
+def record_effect(uow, event) -> None:
+    if FAILURES["remaining"] > 0:
+        FAILURES["remaining"] -= 1
+        raise Flaky("the handler failed on purpose")
+    uow.session.execute(insert(effects).values(event_id=event.event_id, case_id=event.payload["case_id"]))
+    uow.commit()
+
+
+class MessagingTestService:
+    name = "rtest"
+
+    storage = Storage(metadata)
+    log_context = LogContext()
+
+    @event_consumer("dispatch", "case_assigned")
+    def on_case_assigned(self, event):
+        return self.storage.handle(event, record_effect)
