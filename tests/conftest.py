@@ -66,24 +66,40 @@ def broker_uri(request) -> str:
 
 
 @pytest.fixture(scope="session")
-def amqp_uri(broker_uri) -> str:
-    """A vhost of this session's own, so a running `make run` never consumes the tests' messages."""
+def new_vhost(broker_uri):
+    """Makes RabbitMQ vhosts of the session's own, deleted at its end: `new_vhost()` → an AMQP URI.
+
+    Tests never share queues with a running `make run`, nor with another stack started by another test.
+    """
     parsed = urlparse(broker_uri)
     user, password = parsed.username or "guest", parsed.password or "guest"
     api = f"http://{parsed.hostname}:15672/api"
-    vhost = f"gridlink-test-{uuid.uuid4().hex[:8]}"
-    try:
-        requests.put(f"{api}/vhosts/{vhost}", auth=(user, password), timeout=5).raise_for_status()
-        requests.put(
-            f"{api}/permissions/{vhost}/{user}",
-            json={"configure": ".*", "write": ".*", "read": ".*"},
-            auth=(user, password),
-            timeout=5,
-        ).raise_for_status()
-    except requests.RequestException as exc:
-        _unavailable(f"the RabbitMQ management API at {api} ({exc})")
-    yield f"amqp://{user}:{password}@{parsed.hostname}:{parsed.port or 5672}/{quote(vhost, safe='')}"
-    requests.delete(f"{api}/vhosts/{vhost}", auth=(user, password), timeout=10)
+    made: list[str] = []
+
+    def make() -> str:
+        vhost = f"gridlink-test-{uuid.uuid4().hex[:8]}"
+        try:
+            requests.put(f"{api}/vhosts/{vhost}", auth=(user, password), timeout=5).raise_for_status()
+            requests.put(
+                f"{api}/permissions/{vhost}/{user}",
+                json={"configure": ".*", "write": ".*", "read": ".*"},
+                auth=(user, password),
+                timeout=5,
+            ).raise_for_status()
+        except requests.RequestException as exc:
+            _unavailable(f"the RabbitMQ management API at {api} ({exc})")
+        made.append(vhost)
+        return f"amqp://{user}:{password}@{parsed.hostname}:{parsed.port or 5672}/{quote(vhost, safe='')}"
+
+    yield make
+    for vhost in made:
+        requests.delete(f"{api}/vhosts/{vhost}", auth=(user, password), timeout=10)
+
+
+@pytest.fixture(scope="session")
+def amqp_uri(new_vhost) -> str:
+    """The session's own vhost, shared by the tests that do not need one to themselves."""
+    return new_vhost()
 
 
 @pytest.fixture(scope="session")
@@ -106,23 +122,23 @@ def pg_server(request) -> str | None:
     return url
 
 
-@pytest.fixture
-def new_database(pg_server, tmp_path, request):
-    """Makes fresh, empty databases: `new_database("dispatch")` → a URL. PostgreSQL when there is one, else SQLite.
+@pytest.fixture(scope="session")
+def databases(pg_server, tmp_path_factory):
+    """Makes fresh, empty databases: `databases("dispatch")` → a URL, dropped at the end of the session.
 
-    A test that asks for `backend` (sqlite or postgresql) gets that backend instead.
+    PostgreSQL when there is one (always under CI), else SQLite; `backend=` asks for one of them.
     """
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
 
-    backend = request.getfixturevalue("backend") if "backend" in request.fixturenames else None
     created: list[str] = []
     admin = None
+    folder = tmp_path_factory.mktemp("databases")
 
-    def make(name: str = "db") -> str:
+    def make(name: str = "db", backend: str | None = None) -> str:
         nonlocal admin
         if backend == "sqlite" or (backend is None and pg_server is None):
-            return f"sqlite:///{tmp_path / f'{name}.sqlite3'}"
+            return f"sqlite:///{folder / f'{name}-{uuid.uuid4().hex[:8]}.sqlite3'}"
         if pg_server is None:
             _unavailable("PostgreSQL")
         admin = admin or create_engine(pg_server, isolation_level="AUTOCOMMIT")
@@ -138,6 +154,13 @@ def new_database(pg_server, tmp_path, request):
             for db in created:
                 conn.execute(text(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture
+def new_database(databases, request):
+    """`new_database("dispatch")`: a fresh database for this test, on the test's `backend` when it has one."""
+    backend = request.getfixturevalue("backend") if "backend" in request.fixturenames else None
+    return lambda name="db": databases(name, backend)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

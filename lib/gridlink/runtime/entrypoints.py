@@ -89,10 +89,12 @@ class EventConsumer(EventHandler):
 
     def handle_result(self, message, started, worker_ctx, result=None, exc_info=None):
         event_type = self.event_type
-        metrics.HANDLER_DURATION.labels(event_type).observe(time.perf_counter() - started)
+        elapsed = time.perf_counter() - started
+        metrics.HANDLER_DURATION.labels(event_type).observe(elapsed)
         if exc_info is None:
             outcome = "duplicate" if result is False else "handled"
             metrics.EVENTS_CONSUMED.labels(event_type, outcome).inc()
+            log.info(f"event {outcome}", extra={"fields": {"duration_ms": round(elapsed * 1000, 2)}})
             self.queue_consumer.ack_message(message)
             return result, exc_info
         error = "".join(traceback.format_exception(*exc_info))

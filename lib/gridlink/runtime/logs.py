@@ -33,7 +33,7 @@ def pop_context(token: contextvars.Token) -> None:
 
 
 def current_context() -> dict:
-    return (_context.get() or {})
+    return _context.get() or {}
 
 
 class JsonFormatter(logging.Formatter):

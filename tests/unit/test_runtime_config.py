@@ -1,0 +1,47 @@
+"""Settings: defaults that work on a fresh machine, and clear errors for values a service cannot use."""
+
+import pytest
+
+from gridlink.runtime.config import REPO_ROOT, ConfigError, load_settings
+
+
+def test_defaults_point_at_the_local_broker_and_a_sqlite_file_per_service():
+    s = load_settings("dispatch", 8002, {})
+    assert s.amqp_uri == "amqp://guest:guest@127.0.0.1:5672//"
+    assert s.database_url == f"sqlite:///{REPO_ROOT / 'var' / 'dispatch.sqlite3'}"
+    assert s.http_address == "127.0.0.1:8002"
+    assert s.retry_delays == (1.0, 5.0, 30.0, 120.0, 600.0)
+    assert s.data_dir == REPO_ROOT / "data" / "haibowan"
+    assert s.relay_enabled is True
+
+
+def test_the_environment_overrides_each_default():
+    s = load_settings(
+        "intake",
+        8001,
+        {
+            "DATABASE_URL": "postgresql://db/intake",
+            "AMQP_URI": "amqp://b//",
+            "HTTP_PORT": "9000",
+            "RETRY_DELAYS": "0.5, 2",
+            "OUTBOX_RELAY_ENABLED": "false",
+        },
+    )
+    assert (s.database_url, s.amqp_uri, s.http_port) == ("postgresql://db/intake", "amqp://b//", 9000)
+    assert s.retry_delays == (0.5, 2.0)
+    assert s.relay_enabled is False
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"HTTP_PORT": "eighty"}, "HTTP_PORT"),
+        ({"HTTP_PORT": "-1"}, "negative"),
+        ({"RETRY_DELAYS": "1,soon"}, "RETRY_DELAYS"),
+        ({"RETRY_DELAYS": "0"}, "positive"),
+        ({"OUTBOX_RELAY_ENABLED": "maybe"}, "boolean"),
+    ],
+)
+def test_bad_values_are_refused_by_name(env, message):
+    with pytest.raises(ConfigError, match=message):
+        load_settings("intake", 8001, env)
