@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gridlink.runtime.auth import DEFAULT_SECRET
+
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
@@ -32,6 +34,8 @@ class Settings:
     prefetch_count: int
     log_level: str
     relay_enabled: bool
+    timer_interval: float
+    auth_secret: str
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -100,5 +104,7 @@ def load_settings(service: str, default_port: int, env: Mapping[str, str] | None
         prefetch_count=int(_number(env, "PREFETCH_COUNT", "20", int)),
         log_level=env.get("LOG_LEVEL", "INFO").upper(),
         relay_enabled=_flag(env, "OUTBOX_RELAY_ENABLED", True),
+        timer_interval=float(_number(env, "TIMER_INTERVAL", "1.0", float)),
+        auth_secret=env.get("GRIDLINK_AUTH_SECRET", DEFAULT_SECRET),
         extra={k: v for k, v in env.items() if k.startswith(service.upper() + "_")},
     )

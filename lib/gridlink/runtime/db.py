@@ -61,6 +61,7 @@ class UnitOfWork:
         self._session_factory = session_factory
         self._outbox = metadata.tables["outbox"]
         self._inbox = metadata.tables["processed_events"]
+        self._timers = metadata.tables["timers"]
         self.source = source
         self._on_commit = on_commit
         self.cause: Envelope | None = None
@@ -115,6 +116,19 @@ class UnitOfWork:
         )
         self.published.append(envelope)
         return envelope
+
+    def schedule(self, kind: str, key: str, due_at: datetime, payload: dict, correlation_id: str | None = None) -> None:
+        """Set or move a durable timer in this transaction (see `timers.py`)."""
+        from gridlink.runtime.timers import schedule
+
+        if correlation_id is None and self.cause is not None:
+            correlation_id = self.cause.correlation_id
+        schedule(self.session, self._timers, kind, key, due_at, payload, correlation_id)
+
+    def cancel_timer(self, kind: str, key: str) -> None:
+        from gridlink.runtime.timers import cancel
+
+        cancel(self.session, self._timers, kind, key)
 
     def claim_event(self, consumer: str, envelope: Envelope) -> bool:
         """Record that `consumer` handles this event; False when it already has (a redelivery or a replay)."""

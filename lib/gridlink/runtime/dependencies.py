@@ -14,9 +14,12 @@ from sqlalchemy import MetaData
 
 from gridlink.contracts import Envelope
 from gridlink.runtime import logs, metrics
+from gridlink.runtime.auth import Principal, TokenError, bearer_token, verify_token
 from gridlink.runtime.bus import Bus
 from gridlink.runtime.db import Database, UnitOfWork, ping
+from gridlink.runtime.entrypoints import Forbidden, Unauthorized
 from gridlink.runtime.outbox import OutboxRelay
+from gridlink.runtime.timers import TimerScanner
 
 log = logging.getLogger(__name__)
 
@@ -28,9 +31,10 @@ class Storage(DependencyProvider):
     so an event usually leaves within milliseconds of its commit.
     """
 
-    def __init__(self, metadata: MetaData, uow_class: type[UnitOfWork] = UnitOfWork):
+    def __init__(self, metadata: MetaData, uow_class: type[UnitOfWork] = UnitOfWork, timers: dict | None = None):
         self.metadata = metadata
         self.uow_class = uow_class
+        self.timer_handlers = timers or {}
         self._wakeup = threading.Event()
         self._running = False
 
@@ -45,11 +49,15 @@ class Storage(DependencyProvider):
         self.relay = OutboxRelay(
             self.database.session_factory, self.metadata.tables["outbox"], self.bus, owner, batch=settings.relay_batch
         )
+        self.timers = TimerScanner(self.database, self.timer_handlers, owner)
 
     def start(self):
         if self.settings.relay_enabled:
             self._running = True
             self.container.spawn_managed_thread(self._relay_loop, identifier="outbox-relay")
+        if self.timer_handlers:
+            self._running = True
+            self.container.spawn_managed_thread(self._timer_loop, identifier="timer-scanner")
 
     def stop(self):
         self._running = False
@@ -76,6 +84,16 @@ class Storage(DependencyProvider):
             if handled == 0:
                 self._wakeup.wait(self.settings.relay_interval)
                 self._wakeup.clear()
+
+    def _timer_loop(self):
+        while self._running:
+            try:
+                fired = self.timers.fire_due()
+            except Exception:
+                log.exception("timer scan failed; retrying")
+                fired = 0
+            if fired == 0:
+                time.sleep(self.settings.timer_interval)
 
     def get_dependency(self, worker_ctx) -> ServiceStore:
         return ServiceStore(
@@ -144,3 +162,27 @@ class Reference(DependencyProvider):
 
     def get_dependency(self, worker_ctx):
         return self.value
+
+
+class StaffAuth(DependencyProvider):
+    """`self.auth.require(request, "grid_worker", …)` → the signed-in Principal, or a 401/403 ApiError."""
+
+    def setup(self):
+        self.secret = self.container.config["GRIDLINK"].auth_secret
+
+    def get_dependency(self, worker_ctx):
+        return Authenticator(self.secret)
+
+
+class Authenticator:
+    def __init__(self, secret: str):
+        self.secret = secret
+
+    def require(self, request, *roles: str) -> Principal:
+        try:
+            principal = verify_token(self.secret, bearer_token(request.headers.get("Authorization")))
+        except TokenError as exc:
+            raise Unauthorized(str(exc)) from None
+        if roles and principal.role not in roles and principal.role != "admin":
+            raise Forbidden(f"role {principal.role} may not do this; allowed: {', '.join(roles)}")
+        return principal

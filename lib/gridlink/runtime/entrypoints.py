@@ -174,6 +174,11 @@ class NotFound(ApiError):
     code = "not_found"
 
 
+class Unauthorized(ApiError):
+    status = 401
+    code = "unauthorized"
+
+
 class Forbidden(ApiError):
     status = 403
     code = "forbidden"

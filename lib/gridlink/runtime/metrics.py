@@ -39,6 +39,8 @@ OUTBOX_LAG = Histogram(
     "Time from commit to broker confirm for each published event.",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
+TIMERS_FIRED = Counter("gridlink_timers_fired_total", "Durable timers fired, by kind.", ["kind"])
+TIMER_FAILURES = Counter("gridlink_timer_failures_total", "Timer handlers that raised and will be retried.")
 HTTP_REQUESTS = Counter(
     "gridlink_http_requests_total",
     "HTTP requests served, by method, route and status code.",

@@ -1,14 +1,17 @@
-"""The two tables the messaging runtime keeps in every service's own database: the outbox and the inbox."""
+"""The tables the runtime keeps in every service's own database: the outbox, the inbox and the timers."""
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Column, DateTime, Integer, MetaData, String, Table, Text
+from sqlalchemy import BigInteger, Boolean, Column, DateTime, Integer, MetaData, String, Table, Text, UniqueConstraint
 
 # SQLite only autoincrements INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT.
 _ID = BigInteger().with_variant(Integer(), "sqlite")
 
-# (table name, index name, columns): the relay's scan for pending rows.
-INDEXES = [("outbox", "ix_outbox_pending", ["published_at", "id"])]
+# (table name, index name, columns): the relay's scan for pending rows, the timer scan for due ones.
+INDEXES = [
+    ("outbox", "ix_outbox_pending", ["published_at", "id"]),
+    ("timers", "ix_timers_due", ["fired_at", "due_at"]),
+]
 
 
 def outbox_columns() -> list[Column]:
@@ -38,21 +41,40 @@ def inbox_columns() -> list[Column]:
     ]
 
 
-def add_messaging_tables(metadata: MetaData) -> tuple[Table, Table]:
-    """Register the outbox and inbox on a service's metadata so that its migrations create them."""
+def timer_columns() -> list[Column]:
+    return [
+        Column("id", _ID, primary_key=True, autoincrement=True),
+        Column("kind", String(64), nullable=False),
+        Column("key", String(128), nullable=False),
+        Column("due_at", DateTime(timezone=True), nullable=False),
+        Column("payload", Text, nullable=False),
+        Column("correlation_id", String(128)),
+        Column("claimed_by", String(64)),
+        Column("claim_expires_at", DateTime(timezone=True)),
+        Column("fired_at", DateTime(timezone=True)),
+        Column("attempts", Integer, nullable=False, default=0),
+        Column("last_error", Text),
+        UniqueConstraint("kind", "key", name="uq_timers_kind_key"),
+    ]
+
+
+_TABLES = {"outbox": outbox_columns, "processed_events": inbox_columns, "timers": timer_columns}
+
+
+def add_messaging_tables(metadata: MetaData) -> tuple[Table, ...]:
+    """Register the outbox, inbox and timers on a service's metadata so that its migrations create them."""
     from sqlalchemy import Index
 
-    outbox = Table("outbox", metadata, *outbox_columns())
-    inbox = Table("processed_events", metadata, *inbox_columns())
+    tables = tuple(Table(name, metadata, *columns()) for name, columns in _TABLES.items())
     for table_name, index_name, columns in INDEXES:
         table = metadata.tables[table_name]
         Index(index_name, *[table.c[c] for c in columns])
-    return outbox, inbox
+    return tables
 
 
 def create_messaging_tables(op) -> None:
     """Called by each service's first Alembic migration."""
-    op.create_table("outbox", *outbox_columns())
-    op.create_table("processed_events", *inbox_columns())
+    for name, columns in _TABLES.items():
+        op.create_table(name, *columns())
     for table_name, index_name, columns in INDEXES:
         op.create_index(index_name, table_name, columns)

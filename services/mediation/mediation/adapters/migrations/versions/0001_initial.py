@@ -40,4 +40,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("outbox")
     op.drop_table("processed_events")
+    op.drop_table("timers")
     op.drop_table("disputes")

@@ -48,5 +48,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("outbox")
     op.drop_table("processed_events")
+    op.drop_table("timers")
     op.drop_table("delivery_attempts")
     op.drop_table("messages")
