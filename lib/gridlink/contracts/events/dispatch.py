@@ -49,3 +49,80 @@ EVENTS = {
     ("case_referred_to_mediation", 1): (CaseReferredToMediationV1, "A dispute case is handed to mediation."),
     ("case_referred_to_volunteers", 1): (CaseReferredToVolunteersV1, "A service request is handed to volunteers."),
 }
+
+
+def reporter_recipient(report_id: str) -> str:
+    """The recipient id notification knows a report's reporter by (see intake's reporter_contact_registered)."""
+    return f"reporter:{report_id}"
+
+
+class _CaseFact(Schema):
+    """Fields every case event after assignment carries."""
+
+    case_id = identifier(required=True)
+    report_id = identifier(required=True)
+    tracking_code = fields.String(required=True)
+    grid_code = grid_code(required=True)
+    tier = fields.String(required=True, validate=validate.OneOf(TIERS))
+    unit_code = fields.String(required=True)
+    assignee_id = fields.String(load_default=None, allow_none=True)
+
+
+class CaseAcceptedV1(_CaseFact):
+    accepted_by = identifier(required=True)
+    deadline_at = fields.AwareDateTime(required=True)
+
+
+class CaseReturnedV1(_CaseFact):
+    returned_by = identifier(required=True)
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
+
+
+class CaseEscalatedV1(_CaseFact):
+    from_tier = fields.String(required=True, validate=validate.OneOf(TIERS))
+    from_unit_code = fields.String(required=True)
+    reason = fields.String(required=True, validate=validate.Length(max=500))
+    automatic = fields.Boolean(required=True)
+    deadline_at = fields.AwareDateTime(required=True)
+
+
+class CaseDueSoonV1(_CaseFact):
+    """The warning before a deadline; `stage` says which deadline (acceptance or resolution)."""
+
+    stage = fields.String(required=True, validate=validate.OneOf(("acceptance", "resolution")))
+    deadline_at = fields.AwareDateTime(required=True)
+    supervisor_id = fields.String(load_default=None, allow_none=True)
+
+
+class CaseOverdueV1(CaseDueSoonV1):
+    supervision_id = fields.String(load_default=None, allow_none=True)
+
+
+class CaseResolvedV1(_CaseFact):
+    resolved_by = identifier(required=True)
+    resolution = fields.String(required=True, validate=validate.Length(max=2000))
+    reporter_recipient_id = fields.String(required=True)
+
+
+class CaseEvaluatedV1(_CaseFact):
+    rating = fields.String(required=True, validate=validate.OneOf(("satisfied", "basically_satisfied", "unsatisfied")))
+    comment = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=1000))
+    by_default = fields.Boolean(required=True)  # no answer in time counts as satisfied
+
+
+class CaseClosedV1(_CaseFact):
+    outcome = fields.String(required=True, validate=validate.Length(max=64))
+
+
+EVENTS.update(
+    {
+        ("case_accepted", 1): (CaseAcceptedV1, "The assignee signed for the case (签收)."),
+        ("case_returned", 1): (CaseReturnedV1, "The assignee returned the case with a reason (退回)."),
+        ("case_escalated", 1): (CaseEscalatedV1, "The case went up a tier (上报), by a person or automatically."),
+        ("case_due_soon", 1): (CaseDueSoonV1, "A deadline is near (the configured warning fraction has passed)."),
+        ("case_overdue", 1): (CaseOverdueV1, "A deadline passed; a supervision record (督办) was opened."),
+        ("case_resolved", 1): (CaseResolvedV1, "The case was resolved (办结); the reporter is asked to rate it."),
+        ("case_evaluated", 1): (CaseEvaluatedV1, "The reporter rated the resolution (评价)."),
+        ("case_closed", 1): (CaseClosedV1, "The case is closed."),
+    }
+)

@@ -30,3 +30,21 @@ class ReportAcceptedV1(Schema):
 EVENTS = {
     ("report_accepted", 1): (ReportAcceptedV1, "A report was validated, placed on a grid and stored."),
 }
+
+
+class ReporterContactRegisteredV1(Schema):
+    """Personal data, sent to notification only (it owns people's addresses); no partner may bind to this key."""
+
+    recipient_id = fields.String(required=True, validate=validate.Regexp(r"^reporter:[0-9a-f-]{36}$"))
+    report_id = identifier(required=True)
+    tracking_code = fields.String(required=True)
+    name = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=64))
+    phone = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=32))
+    email = fields.Email(load_default=None, allow_none=True)
+    wechat_openid = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=64))
+
+
+EVENTS[("reporter_contact_registered", 1)] = (
+    ReporterContactRegisteredV1,
+    "How to reach a report's reporter (recipient id `reporter:<report_id>`), for notification only.",
+)
