@@ -151,8 +151,10 @@ def test_a_handler_that_keeps_failing_ends_in_dead_letter_and_replays(service, a
         (b"plain words", "text/plain", "undecodable", "ContentDisallowed"),
         (json.dumps({"hello": "world"}).encode(), "application/json", "invalid", "event_id"),
         (None, "application/json", "invalid", "assignee_id"),
+        (b'{"pad": "' + b"x" * (1024 * 1024) + b'"}', "application/json", "invalid", "exceeds"),
+        (json.dumps({**case_assigned().to_wire(), "version": 7}).encode(), "application/json", "invalid", "version 7"),
     ],
-    ids=["malformed-json", "wrong-content-type", "no-envelope", "payload-fails-schema"],
+    ids=["malformed-json", "wrong-content-type", "no-envelope", "payload-fails-schema", "oversized", "unknown-version"],
 )
 def test_bad_messages_go_straight_to_dead_letter_and_the_consumer_keeps_going(
     service, amqp_uri, body, content_type, reason, expected

@@ -13,6 +13,8 @@ from pathlib import Path
 from gridlink.runtime.auth import DEFAULT_SECRET
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
+# Local development only; production sets GRIDLINK_PII_KEY from a Kubernetes Secret.
+DEFAULT_PII_KEY = "gridlink-local-development-personal-data-key"
 
 
 class ConfigError(ValueError):
@@ -36,6 +38,7 @@ class Settings:
     relay_enabled: bool
     timer_interval: float
     auth_secret: str
+    pii_key: str
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -106,5 +109,6 @@ def load_settings(service: str, default_port: int, env: Mapping[str, str] | None
         relay_enabled=_flag(env, "OUTBOX_RELAY_ENABLED", True),
         timer_interval=float(_number(env, "TIMER_INTERVAL", "1.0", float)),
         auth_secret=env.get("GRIDLINK_AUTH_SECRET", DEFAULT_SECRET),
+        pii_key=env.get("GRIDLINK_PII_KEY", DEFAULT_PII_KEY),
         extra={k: v for k, v in env.items() if k.startswith(service.upper() + "_")},
     )

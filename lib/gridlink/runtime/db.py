@@ -14,6 +14,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from gridlink.contracts import Envelope, new_envelope
+from gridlink.runtime.config import DEFAULT_PII_KEY
+from gridlink.runtime.personal import seal_payload
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +59,16 @@ class UnitOfWork:
     When the work was caused by a consumed event, correlation and causation are carried over automatically.
     """
 
-    def __init__(self, session_factory: sessionmaker, metadata: MetaData, source: str, on_commit: Callable[[], None]):
+    def __init__(
+        self,
+        session_factory: sessionmaker,
+        metadata: MetaData,
+        source: str,
+        on_commit: Callable[[], None],
+        pii_key: str = DEFAULT_PII_KEY,
+    ):
         self._session_factory = session_factory
+        self._pii_key = pii_key
         self._outbox = metadata.tables["outbox"]
         self._inbox = metadata.tables["processed_events"]
         self._timers = metadata.tables["timers"]
@@ -108,7 +118,7 @@ class UnitOfWork:
                 event_type=envelope.type,
                 exchange=f"{self.source}.events",
                 correlation_id=envelope.correlation_id,
-                body=json.dumps(envelope.to_wire(), ensure_ascii=False),
+                body=json.dumps(self._sealed(envelope), ensure_ascii=False),
                 created_at=datetime.now(UTC),
                 attempts=0,
                 unroutable=False,
@@ -116,6 +126,11 @@ class UnitOfWork:
         )
         self.published.append(envelope)
         return envelope
+
+    def _sealed(self, envelope: Envelope) -> dict:
+        wire = envelope.to_wire()
+        wire["payload"] = seal_payload(envelope.type, envelope.version, wire["payload"], self._pii_key)
+        return wire
 
     def schedule(self, kind: str, key: str, due_at: datetime, payload: dict, correlation_id: str | None = None) -> None:
         """Set or move a durable timer in this transaction (see `timers.py`)."""
@@ -159,8 +174,10 @@ class Database:
         source: str,
         uow_class: type[UnitOfWork] = UnitOfWork,
         on_commit: Callable[[], None] = lambda: None,
+        pii_key: str = DEFAULT_PII_KEY,
     ):
         self.engine = make_engine(url)
+        self.pii_key = pii_key
         self.metadata = metadata
         self.source = source
         self.uow_class = uow_class
@@ -168,7 +185,7 @@ class Database:
         self.on_commit = on_commit
 
     def uow(self) -> UnitOfWork:
-        return self.uow_class(self.session_factory, self.metadata, self.source, lambda: self.on_commit())
+        return self.uow_class(self.session_factory, self.metadata, self.source, lambda: self.on_commit(), self.pii_key)
 
     def handle(self, consumer: str, envelope: Envelope, handler: Callable[[UnitOfWork, Envelope], None]) -> bool:
         """Run `handler` for a consumed event exactly once per consumer: the inbox row commits with its effect.

@@ -42,7 +42,12 @@ class Storage(DependencyProvider):
         settings = self.container.config["GRIDLINK"]
         self.settings = settings
         self.database = Database(
-            settings.database_url, self.metadata, settings.service, self.uow_class, on_commit=self._wakeup.set
+            settings.database_url,
+            self.metadata,
+            settings.service,
+            self.uow_class,
+            on_commit=self._wakeup.set,
+            pii_key=settings.pii_key,
         )
         self.bus = Bus(settings.amqp_uri)
         owner = f"{socket.gethostname()}:{os.getpid()}"

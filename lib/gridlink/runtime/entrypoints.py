@@ -24,8 +24,13 @@ from werkzeug.wrappers import Response
 from gridlink.contracts import Envelope, InvalidEvent, parse_envelope
 from gridlink.runtime import deadletter, metrics
 from gridlink.runtime.bus import Bus
+from gridlink.runtime.personal import open_body
 
 log = logging.getLogger(__name__)
+
+
+# No legitimate event comes near this; a larger body is a mistake or an attack, and is parked unread.
+MAX_BODY_BYTES = 1024 * 1024
 
 
 class ReliableQueueConsumer(QueueConsumer):
@@ -57,6 +62,7 @@ class EventConsumer(EventHandler):
         settings = self.container.config["GRIDLINK"]
         self.service_name = self.container.service_name
         self.retry_delays = settings.retry_delays
+        self.pii_key = settings.pii_key
         self.bus = Bus(settings.amqp_uri)
 
     @property
@@ -65,7 +71,9 @@ class EventConsumer(EventHandler):
 
     def handle_message(self, body, message):
         try:
-            envelope = parse_envelope(body)
+            if message.body is not None and len(message.body) > MAX_BODY_BYTES:
+                raise InvalidEvent(f"body of {len(message.body)} bytes exceeds the {MAX_BODY_BYTES}-byte limit")
+            envelope = parse_envelope(open_body(body, self.pii_key))
             if envelope.type != self.event_type or envelope.source != self.source_service:
                 expected = f"{self.source_service}/{self.event_type}"
                 raise InvalidEvent(f"{envelope.source}/{envelope.type} arrived on the queue for {expected}")

@@ -18,5 +18,8 @@ def masked_phone(**kwargs) -> fields.String:
     return fields.String(validate=validate.Regexp(r"^[0-9]{0,4}\*{3,}[0-9]{0,4}$"), **kwargs)
 
 
+# Marks a field as personal data: the runtime seals it on the wire (gridlink.runtime.personal).
+PERSONAL = {"personal": True}
+
 URGENCIES = ("low", "normal", "high", "critical")
 CATEGORY_KINDS = ("general", "dispute", "volunteer")

@@ -2,7 +2,7 @@
 
 from marshmallow import Schema, fields, validate
 
-from gridlink.contracts.events.fields import CATEGORY_KINDS, URGENCIES, grid_code, identifier, masked_phone
+from gridlink.contracts.events.fields import CATEGORY_KINDS, PERSONAL, URGENCIES, grid_code, identifier, masked_phone
 
 SOURCE = "intake"
 
@@ -33,15 +33,20 @@ EVENTS = {
 
 
 class ReporterContactRegisteredV1(Schema):
-    """Personal data, sent to notification only (it owns people's addresses); no partner may bind to this key."""
+    """How to reach a reporter, for notification only (it owns people's addresses).
+
+    Fields marked personal travel sealed (see gridlink.runtime.personal): the broker never holds them in the clear.
+    """
 
     recipient_id = fields.String(required=True, validate=validate.Regexp(r"^reporter:[0-9a-f-]{36}$"))
     report_id = identifier(required=True)
     tracking_code = fields.String(required=True)
-    name = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=64))
-    phone = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=32))
-    email = fields.Email(load_default=None, allow_none=True)
-    wechat_openid = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=64))
+    name = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=64), metadata=PERSONAL)
+    phone = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=32), metadata=PERSONAL)
+    email = fields.Email(load_default=None, allow_none=True, metadata=PERSONAL)
+    wechat_openid = fields.String(
+        load_default=None, allow_none=True, validate=validate.Length(max=64), metadata=PERSONAL
+    )
 
 
 EVENTS[("reporter_contact_registered", 1)] = (

@@ -2,7 +2,7 @@
 
 from marshmallow import Schema, fields, validate
 
-from gridlink.contracts.events.fields import grid_code, identifier
+from gridlink.contracts.events.fields import PERSONAL, grid_code, identifier
 
 SOURCE = "mediation"
 
@@ -30,13 +30,13 @@ class _DisputeFact(Schema):
 
 
 class PartyContactRegisteredV1(Schema):
-    """Personal data, sent to notification only (it owns people's addresses); no partner may bind to this key."""
+    """How to reach a party, for notification only; personal fields travel sealed (gridlink.runtime.personal)."""
 
     recipient_id = fields.String(required=True, validate=validate.Regexp(r"^party:.+"))
     dispute_id = identifier(required=True)
-    name = fields.String(load_default=None, allow_none=True)
-    phone = fields.String(load_default=None, allow_none=True)
-    email = fields.Email(load_default=None, allow_none=True)
+    name = fields.String(load_default=None, allow_none=True, metadata=PERSONAL)
+    phone = fields.String(load_default=None, allow_none=True, metadata=PERSONAL)
+    email = fields.Email(load_default=None, allow_none=True, metadata=PERSONAL)
 
 
 class SessionScheduledV1(_DisputeFact):
