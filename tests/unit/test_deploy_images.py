@@ -1,0 +1,168 @@
+"""The service images, checked statically (no Docker engine runs here): multi-stage, non-root, only the service,
+lib/ and data/ copied, the right commands, every imported package installed; and the image's file layout,
+rebuilt in a temporary folder, really runs `python -m <service> settings` and `migrate` with nothing else on the path.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.metadata
+import json
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+
+from gridlink.devstack import DEFAULT_PORTS, SERVICES
+from gridlink.runtime.config import REPO_ROOT
+
+
+def instructions(service: str) -> list[tuple[str, str]]:
+    """The Dockerfile as (INSTRUCTION, arguments) pairs, with continuation lines joined and comments dropped."""
+    text = (REPO_ROOT / "services" / service / "Dockerfile").read_text()
+    joined = text.replace("\\\n", " ")
+    result = []
+    for line in joined.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        keyword, _, rest = line.partition(" ")
+        result.append((keyword.upper(), " ".join(rest.split())))
+    return result
+
+
+def stages(service: str) -> list[list[tuple[str, str]]]:
+    found: list[list[tuple[str, str]]] = []
+    for keyword, rest in instructions(service):
+        if keyword == "FROM":
+            found.append([])
+        found[-1].append((keyword, rest))
+    return found
+
+
+def env_of(stage: list[tuple[str, str]]) -> dict[str, str]:
+    env = {}
+    for keyword, rest in stage:
+        if keyword == "ENV":
+            for pair in rest.split():
+                key, _, value = pair.partition("=")
+                env[key] = value
+    return env
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_image_is_multi_stage_slim_and_runs_as_a_numbered_non_root_user(service):
+    build, final = stages(service)
+    assert build[0][1].startswith("python:3.11-slim") and build[0][1].endswith(" AS build")
+    assert final[0][1].startswith("python:3.11-slim")
+    users = [rest for keyword, rest in final if keyword == "USER"]
+    assert len(users) == 1
+    uid, _, gid = users[0].partition(":")
+    # A numeric uid lets Kubernetes prove runAsNonRoot without reading /etc/passwd.
+    assert uid.isdigit() and int(uid) >= 1000 and gid.isdigit() and int(gid) >= 1000
+    keywords = [keyword for keyword, _ in final]
+    assert keywords.index("USER") > max(i for i, k in enumerate(keywords) if k in ("COPY", "RUN"))
+    assert "HEALTHCHECK" not in [keyword for keyword, _ in instructions(service)], "Kubernetes probes do this"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_image_holds_only_its_service_the_library_and_the_data(service):
+    copied = []
+    for stage in stages(service):
+        for keyword, rest in stage:
+            assert keyword != "ADD"
+            if keyword == "COPY" and not rest.startswith("--from="):
+                *sources, _dest = rest.split()
+                copied.extend(sources)
+    assert sorted(copied) == sorted(["requirements.lock", "lib/", f"services/{service}/{service}/", "data/"])
+    for source in copied:
+        assert (REPO_ROOT / source).exists(), source
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_container_runs_the_service_on_all_interfaces_at_its_port(service):
+    final = stages(service)[-1]
+    cmd = [json.loads(rest) for keyword, rest in final if keyword == "CMD"]
+    assert cmd == [["python", "-m", service, "run"]]
+    assert not [keyword for keyword, _ in final if keyword == "ENTRYPOINT"], "the migration Job swaps the command"
+    env = env_of(final)
+    assert env["HTTP_HOST"] == "0.0.0.0"
+    assert env["HTTP_PORT"] == str(DEFAULT_PORTS[service])
+    assert ("EXPOSE", str(DEFAULT_PORTS[service])) in final
+    assert env["PYTHONPATH"] == f"/app/lib:/app/services/{service}"
+    # The root filesystem is read-only in Kubernetes: SQLite fallbacks and temp files go to the /tmp volume.
+    assert env["GRIDLINK_VAR_DIR"].startswith("/tmp/")
+
+
+def third_party_imports(*roots: Path) -> set[str]:
+    stdlib = set(sys.stdlib_module_names)
+    local = {"gridlink", *SERVICES}
+    found = set()
+    for root in roots:
+        for path in root.rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                if isinstance(node, ast.Import):
+                    names = [alias.name for alias in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    names = [node.module]
+                else:
+                    continue
+                found.update(n.split(".")[0] for n in names if n.split(".")[0] not in stdlib | local)
+    return found
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_image_installs_every_package_its_code_imports(service):
+    build = stages(service)[0]
+    pip = next(rest for keyword, rest in build if keyword == "RUN" and "pip install" in rest)
+    installed = {word.lower().replace("_", "-") for word in pip.split() if not word.startswith("-")}
+    owners = importlib.metadata.packages_distributions()
+    code = [REPO_ROOT / "lib" / "gridlink", REPO_ROOT / "services" / service / service]
+    # devstack is the laptop runner (it is not imported by a running service) and may use dev-only packages.
+    for module in sorted(third_party_imports(*code) - {"pytest"}):
+        dists = {d.lower().replace("_", "-") for d in owners.get(module, [module])}
+        assert dists & installed, f"{service} imports {module} ({dists}) but its image does not install it"
+
+
+def test_dockerignore_keeps_the_build_context_to_what_images_copy():
+    lines = [
+        line.strip()
+        for line in (REPO_ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert lines[0] == "*", "deny by default, then allow"
+    allowed = {line[1:] for line in lines if line.startswith("!")}
+    assert allowed == {"requirements.lock", "lib/", "data/", "services/"}
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_image_layout_runs_the_service_commands_with_nothing_else_on_the_path(service, tmp_path):
+    """Rebuild the image's /app from the COPY lines and run the CLI with -S, so the editable install is invisible."""
+    app = tmp_path / "app"
+    shutil.copytree(REPO_ROOT / "lib", app / "lib", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        REPO_ROOT / "services" / service / service,
+        app / "services" / service / service,
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    shutil.copytree(REPO_ROOT / "data", app / "data")
+    site_packages = sysconfig.get_paths()["purelib"]
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "PYTHONPATH": f"{app / 'lib'}:{app / 'services' / service}:{site_packages}",
+        "GRIDLINK_VAR_DIR": str(tmp_path / "var"),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'service.sqlite3'}",
+    }
+    python = [sys.executable, "-S", "-m", service]
+    shown = subprocess.run([*python, "settings"], env=env, cwd=app, capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 0, shown.stderr
+    settings = dict(line.split(" = ", 1) for line in shown.stdout.splitlines())
+    assert settings["data_dir"] == str(app / "data" / "haibowan")
+    migrated = subprocess.run([*python, "migrate"], env=env, cwd=app, capture_output=True, text=True, timeout=120)
+    assert migrated.returncode == 0, migrated.stderr
+    assert "database at head" in migrated.stdout
+    assert (tmp_path / "service.sqlite3").stat().st_size > 0
