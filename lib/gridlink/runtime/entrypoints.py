@@ -23,6 +23,7 @@ from werkzeug.wrappers import Response
 
 from gridlink.contracts import Envelope, InvalidEvent, parse_envelope
 from gridlink.runtime import deadletter, metrics
+from gridlink.runtime.audit import AuditTrail
 from gridlink.runtime.bus import Bus
 from gridlink.runtime.personal import open_body
 
@@ -231,15 +232,32 @@ class HttpEntrypoint(HttpRequestHandler):
     shows no trace to the caller.
     """
 
+    def __init__(self, method, url, audit: bool | None = None, **kwargs):
+        # Every state change is audited; a read only when it is confidential (`audit=True`).
+        self.audit = audit if audit is not None else method.upper() not in ("GET", "HEAD", "OPTIONS")
+        super().__init__(method, url, **kwargs)
+
     def setup(self):
         super().setup()
         self.error_map: dict[type[Exception], type[ApiError]] = getattr(self.container.service_cls, "http_errors", {})
         # Mapped errors are the caller's fault: nameko logs them as warnings, not as errors with a traceback.
         self.expected_exceptions = (ApiError, ValidationError, *self.error_map)
+        settings = self.container.config["GRIDLINK"]
+        self.audit_trail = AuditTrail(settings.auth_secret, self._storage_database) if self.audit else None
+
+    def _storage_database(self):
+        from gridlink.runtime.dependencies import Storage
+
+        for dependency in self.container.dependencies:
+            if isinstance(dependency, Storage):
+                return dependency.database
+        return None
 
     def handle_request(self, request):
         response = super().handle_request(request)
         metrics.HTTP_REQUESTS.labels(request.method, self.url, str(response.status_code)).inc()
+        if self.audit_trail is not None:
+            self.audit_trail.record(request, response.status_code)
         return response
 
     def response_from_exception(self, exc):

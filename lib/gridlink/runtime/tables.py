@@ -1,4 +1,4 @@
-"""The tables the runtime keeps in every service's own database: the outbox, the inbox and the timers."""
+"""The tables the runtime keeps in every service's own database: outbox, inbox, timers and the audit trail."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ _ID = BigInteger().with_variant(Integer(), "sqlite")
 INDEXES = [
     ("outbox", "ix_outbox_pending", ["published_at", "id"]),
     ("timers", "ix_timers_due", ["fired_at", "due_at"]),
+    ("audit_log", "ix_audit_log_actor_at", ["actor", "at"]),
 ]
 
 
@@ -58,7 +59,26 @@ def timer_columns() -> list[Column]:
     ]
 
 
-_TABLES = {"outbox": outbox_columns, "processed_events": inbox_columns, "timers": timer_columns}
+def audit_columns() -> list[Column]:
+    return [
+        Column("id", _ID, primary_key=True, autoincrement=True),
+        Column("at", DateTime(timezone=True), nullable=False),
+        Column("actor", String(64), nullable=False),
+        Column("role", String(32)),
+        Column("unit", String(32)),
+        Column("action", String(256), nullable=False),
+        Column("status", Integer, nullable=False),
+        Column("source", String(128), nullable=False),
+        Column("user_agent", String(256)),
+    ]
+
+
+_TABLES = {
+    "outbox": outbox_columns,
+    "processed_events": inbox_columns,
+    "timers": timer_columns,
+    "audit_log": audit_columns,
+}
 
 
 def add_messaging_tables(metadata: MetaData) -> tuple[Table, ...]:
@@ -78,3 +98,6 @@ def create_messaging_tables(op) -> None:
         op.create_table(name, *columns())
     for table_name, index_name, columns in INDEXES:
         op.create_index(index_name, table_name, columns)
+    from gridlink.runtime.audit import protect_audit_table
+
+    protect_audit_table(op)
