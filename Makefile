@@ -7,12 +7,13 @@ SERVICES := intake dispatch mediation volunteer notification
 # make test uses the local PostgreSQL, as CI does; the services themselves default to SQLite under var/.
 TEST_DATABASE_URL ?= $(or $(DATABASE_URL),postgresql://postgres@127.0.0.1:5432/postgres)
 
-.PHONY: help venv run migrate test lint fmt dlq clean $(addprefix test-,$(SERVICES))
+.PHONY: help venv run migrate test chaos lint fmt dlq clean $(addprefix test-,$(SERVICES))
 
 help:
 	@echo "make run      start all five services with the Haibowan data (RabbitMQ started if needed)"
 	@echo "make test     run every test (unit, integration, end-to-end), as CI does"
 	@echo "make lint     ruff check and format check;  make fmt  to format"
+	@echo "make chaos    long fault run: kill -9 each service, restart RabbitMQ and PostgreSQL, count every report"
 	@echo "make dlq      list dead letters (ARGS='show ID' | 'replay ID' | 'replay --all')"
 	@echo "make test-<service>  one service's tests, e.g. make test-dispatch"
 
@@ -38,6 +39,11 @@ migrate: venv
 test: venv $(BIN)/promtool
 	@DATABASE_URL=$(TEST_DATABASE_URL) python3 tools/ensure_services.py rabbitmq postgres
 	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest $(PYTEST_ARGS)
+
+# The long fault run: more reports, and real RabbitMQ and PostgreSQL restarts (it disturbs anything else running).
+chaos: venv
+	@DATABASE_URL=$(TEST_DATABASE_URL) python3 tools/ensure_services.py rabbitmq postgres
+	CHAOS=1 DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest tests/e2e/test_faults.py -s -q $(PYTEST_ARGS)
 
 $(addprefix test-,$(SERVICES)): test-%: venv
 	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest tests -k $* $(PYTEST_ARGS)
