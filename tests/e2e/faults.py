@@ -77,7 +77,8 @@ def drop_broker_connections(amqp_uri: str) -> int:
     """Closes every connection to this stack's vhost, as a broker restart would, without touching other vhosts."""
     host, user, password, vhost = _vhost(amqp_uri)
     api = f"http://{host}:15672/api"
-    connections = requests.get(f"{api}/vhosts/{requests.utils.quote(vhost, safe='')}/connections", auth=(user, password))
+    quoted = requests.utils.quote(vhost, safe="")
+    connections = requests.get(f"{api}/vhosts/{quoted}/connections", auth=(user, password), timeout=10)
     names = [c["name"] for c in connections.json()]
     for name in names:
         requests.delete(f"{api}/connections/{requests.utils.quote(name, safe='')}", auth=(user, password))
