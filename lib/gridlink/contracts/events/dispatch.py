@@ -22,6 +22,9 @@ class CaseAssignedV1(Schema):
     assignee_role = fields.String(required=True)
     deadline_at = fields.AwareDateTime(required=True)
     summary = fields.String(required=True, validate=validate.Length(max=200))
+    # Added with tiered routing: when the case must be signed for (签收), and who supervises the assignee.
+    accept_by = fields.AwareDateTime(load_default=None, allow_none=True)
+    supervisor_id = fields.String(load_default=None, allow_none=True)
 
 
 class CaseReferredToMediationV1(Schema):
@@ -124,5 +127,54 @@ EVENTS.update(
         ("case_resolved", 1): (CaseResolvedV1, "The case was resolved (办结); the reporter is asked to rate it."),
         ("case_evaluated", 1): (CaseEvaluatedV1, "The reporter rated the resolution (评价)."),
         ("case_closed", 1): (CaseClosedV1, "The case is closed."),
+    }
+)
+
+
+class CaseStartedV1(_CaseFact):
+    started_by = identifier(required=True)
+    note = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
+
+
+class CaseSuspendedV1(_CaseFact):
+    suspended_by = identifier(required=True)
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
+
+
+class CaseResumedV1(_CaseFact):
+    resumed_by = identifier(required=True)
+    deadline_at = fields.AwareDateTime(required=True)
+
+
+class CaseTransferredV1(_CaseFact):
+    """The case now sits with the department in `unit_code`; a case_assigned for it follows."""
+
+    from_unit_code = fields.String(required=True)
+    transferred_by = identifier(required=True)
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
+
+
+class CaseSupervisedV1(_CaseFact):
+    """督办 by a person of a higher tier; `supervised_by` is who pressed, the assignee is who is pressed."""
+
+    supervision_id = identifier(required=True)
+    supervised_by = identifier(required=True)
+    stage = fields.String(required=True, validate=validate.OneOf(("acceptance", "resolution")))
+    deadline_at = fields.AwareDateTime(required=True)
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
+
+
+class CaseReopenedV1(_CaseFact):
+    reopen_count = fields.Integer(required=True, validate=validate.Range(min=1))
+
+
+EVENTS.update(
+    {
+        ("case_started", 1): (CaseStartedV1, "The assignee visited and is working on the case (in progress)."),
+        ("case_suspended", 1): (CaseSuspendedV1, "The case was suspended with a reason (挂起); its clock stopped."),
+        ("case_resumed", 1): (CaseResumedV1, "A suspended case resumed; its deadline moved on by the pause."),
+        ("case_transferred", 1): (CaseTransferredV1, "The case was transferred to another department (转办)."),
+        ("case_supervised", 1): (CaseSupervisedV1, "A higher tier pressed the unit holding the case (督办)."),
+        ("case_reopened", 1): (CaseReopenedV1, "An unsatisfied rating reopened the case with the same unit."),
     }
 )

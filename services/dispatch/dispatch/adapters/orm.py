@@ -1,6 +1,6 @@
-"""dispatch's tables: cases and their history."""
+"""dispatch's tables: cases, their history, their assignment periods (for performance) and supervision records."""
 
-from sqlalchemy import Column, DateTime, ForeignKey, Integer, MetaData, String, Table, Text
+from sqlalchemy import Boolean, Column, DateTime, ForeignKey, Integer, MetaData, String, Table, Text
 
 from gridlink.runtime.tables import add_messaging_tables
 
@@ -27,6 +27,19 @@ cases = Table(
     Column("assignee_role", String(32)),
     Column("deadline_at", DateTime(timezone=True)),
     Column("opened_at", DateTime(timezone=True), nullable=False),
+    # Added in 0002 (tiered routing, deadlines, evaluation).
+    Column("department_code", String(32)),
+    Column("handling_class", String(32)),
+    Column("supervisor_id", String(64)),
+    Column("acceptance_deadline_at", DateTime(timezone=True)),
+    Column("suspended_at", DateTime(timezone=True)),
+    Column("suspended_from", String(16)),
+    Column("resolution", Text),
+    Column("rating", String(24)),
+    Column("rating_comment", Text),
+    Column("outcome", String(64)),
+    Column("closed_at", DateTime(timezone=True)),
+    Column("reopen_count", Integer, nullable=False, server_default="0"),
 )
 
 case_history = Table(
@@ -40,6 +53,42 @@ case_history = Table(
     Column("to_state", String(16), nullable=False),
     Column("actor", String(64), nullable=False),
     Column("reason", Text),
+)
+
+case_periods = Table(
+    "case_periods",
+    metadata,
+    Column("case_id", String(36), ForeignKey("cases.case_id"), primary_key=True),
+    Column("no", Integer, primary_key=True),
+    Column("tier", String(16), nullable=False),
+    Column("unit_code", String(32), nullable=False, index=True),
+    Column("assignee_id", String(64), nullable=False),
+    Column("assigned_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("acceptance_due", DateTime(timezone=True), nullable=False),
+    Column("resolution_due", DateTime(timezone=True), nullable=False),
+    Column("accepted_at", DateTime(timezone=True)),
+    Column("resolved_at", DateTime(timezone=True)),
+    Column("ended_at", DateTime(timezone=True)),
+    Column("end_reason", String(32)),
+    Column("acceptance_overdue", Boolean, nullable=False),
+    Column("resolution_overdue", Boolean, nullable=False),
+    Column("rating", String(24)),
+    Column("reopened", Boolean, nullable=False),
+)
+
+supervisions = Table(
+    "supervisions",
+    metadata,
+    Column("supervision_id", String(36), primary_key=True),
+    Column("case_id", String(36), ForeignKey("cases.case_id"), nullable=False, index=True),
+    Column("period_no", Integer, nullable=False),
+    Column("stage", String(16), nullable=False),
+    Column("unit_code", String(32), nullable=False),
+    Column("assignee_id", String(64)),
+    Column("supervisor_id", String(64)),
+    Column("deadline_at", DateTime(timezone=True), nullable=False),
+    Column("opened_at", DateTime(timezone=True), nullable=False),
+    Column("escalate_at", DateTime(timezone=True), nullable=False),
 )
 
 add_messaging_tables(metadata)
