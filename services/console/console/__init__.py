@@ -1,0 +1,1 @@
+"""console: the command centre's web console — live grid map, boards, case view, supervision and reports."""

@@ -1,0 +1,215 @@
+"""A case as the command centre sees it: every recorded event of one correlation_id, folded into one summary.
+
+The summary is recomputed from all the events of its correlation_id each time one arrives, in the order they
+happened (`occurred_at`), so the events may arrive in any order, twice, or late, and the summary is the same.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+OPEN_STATES = ("reported", "assigned", "accepted", "returned", "escalated")
+DONE_STATES = ("resolved", "evaluated", "closed")
+SATISFIED = ("satisfied", "basically_satisfied")
+
+# Every event the console consumes, as (source, type): the subscription table of the service.
+CONSUMED: tuple[tuple[str, str], ...] = (
+    ("intake", "report_accepted"),
+    ("dispatch", "case_assigned"),
+    ("dispatch", "case_accepted"),
+    ("dispatch", "case_returned"),
+    ("dispatch", "case_escalated"),
+    ("dispatch", "case_due_soon"),
+    ("dispatch", "case_overdue"),
+    ("dispatch", "case_resolved"),
+    ("dispatch", "case_evaluated"),
+    ("dispatch", "case_closed"),
+    ("dispatch", "case_referred_to_mediation"),
+    ("dispatch", "case_referred_to_volunteers"),
+    ("mediation", "dispute_case_opened"),
+    ("mediation", "session_scheduled"),
+    ("mediation", "agreement_reached"),
+    ("mediation", "mediation_failed"),
+    ("mediation", "mediation_transferred"),
+    ("volunteer", "order_created"),
+    ("volunteer", "order_dispatched"),
+    ("volunteer", "order_completed"),
+    ("volunteer", "order_rated"),
+    ("notification", "message_sent"),
+    ("notification", "message_failed"),
+)
+
+
+@dataclass(frozen=True)
+class RecordedEvent:
+    """One consumed event as the console keeps it; `seq` orders the live board and resumes a browser's stream."""
+
+    seq: int
+    event_id: str
+    type: str
+    source: str
+    correlation_id: str
+    occurred_at: datetime
+    payload: dict[str, Any]
+    grid_code: str | None = None
+
+
+@dataclass
+class CaseSummary:
+    correlation_id: str
+    report_id: str | None = None
+    tracking_code: str | None = None
+    case_id: str | None = None
+    category_code: str | None = None
+    category_kind: str | None = None
+    urgency: str | None = None
+    channel: str | None = None
+    description: str | None = None
+    grid_code: str | None = None
+    community_code: str | None = None
+    sub_centre_code: str | None = None
+    tier: str | None = None
+    unit_code: str | None = None
+    assignee_id: str | None = None
+    state: str = "reported"
+    deadline_at: datetime | None = None
+    reported_at: datetime | None = None
+    assigned_at: datetime | None = None
+    resolved_at: datetime | None = None
+    closed_at: datetime | None = None
+    due_soon: bool = False
+    overdue: bool = False
+    was_overdue: bool = False
+    resolved_on_time: bool | None = None
+    rating: str | None = None
+    escalations: int = 0
+    dispute_code: str | None = None
+    order_id: str | None = None
+    last_event_type: str | None = None
+    last_event_at: datetime | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in OPEN_STATES
+
+    @property
+    def unit_path(self) -> dict[str, str | None]:
+        return {"grid": self.grid_code, "community": self.community_code, "sub_centre": self.sub_centre_code}
+
+
+def _code_prefixes(grid_code: str | None) -> tuple[str | None, str | None]:
+    """(community, sub-centre) codes of a grid: codes nest 9 → 12 → 15 digits."""
+    if not grid_code or len(grid_code) != 15:
+        return None, None
+    return grid_code[:12], grid_code[:9]
+
+
+def project(correlation_id: str, events: list[RecordedEvent]) -> CaseSummary:
+    """Fold every event of one correlation_id, oldest first, into the case's summary."""
+    case = CaseSummary(correlation_id=correlation_id)
+    for event in sorted(events, key=lambda e: (e.occurred_at, e.seq)):
+        _apply(case, event)
+        case.last_event_type, case.last_event_at = event.type, event.occurred_at
+    if case.grid_code and not case.sub_centre_code:
+        case.community_code, case.sub_centre_code = _code_prefixes(case.grid_code)
+    return case
+
+
+def _apply(case: CaseSummary, event: RecordedEvent) -> None:
+    p = event.payload
+    at = event.occurred_at
+    for name in ("case_id", "report_id", "tracking_code", "category_code", "urgency", "tier", "unit_code"):
+        if p.get(name):
+            setattr(case, name, p[name])
+    if p.get("grid_code") and not case.grid_code:
+        case.grid_code = p["grid_code"]
+    kind = event.type
+    if kind == "report_accepted":
+        case.reported_at = p.get("submitted_at") or at
+        case.category_kind = p.get("category_kind")
+        case.channel = p.get("channel")
+        case.description = p.get("description")
+        case.grid_code = p.get("grid_code") or case.grid_code
+        case.community_code = p.get("community_code")
+        case.sub_centre_code = p.get("sub_centre_code")
+    elif kind in ("case_assigned", "case_escalated"):
+        case.state = "assigned" if kind == "case_assigned" else "escalated"
+        case.assignee_id = p.get("assignee_id")
+        case.deadline_at = p.get("deadline_at")
+        case.due_soon = case.overdue = False
+        if kind == "case_assigned":
+            case.assigned_at = case.assigned_at or at
+        else:
+            case.escalations += 1
+    elif kind == "case_accepted":
+        case.state = "accepted"
+        case.deadline_at = p.get("deadline_at") or case.deadline_at
+        case.due_soon = case.overdue = False
+    elif kind == "case_returned":
+        case.state = "returned"
+    elif kind == "case_due_soon":
+        case.due_soon = case.is_open
+        case.deadline_at = p.get("deadline_at") or case.deadline_at
+    elif kind == "case_overdue":
+        case.overdue = case.was_overdue = case.is_open
+        case.deadline_at = p.get("deadline_at") or case.deadline_at
+    elif kind == "case_resolved":
+        case.state = "resolved"
+        case.resolved_at = at
+        case.resolved_on_time = case.deadline_at is None or at <= case.deadline_at
+        case.due_soon = case.overdue = False
+    elif kind == "case_evaluated":
+        case.state = "evaluated"
+        case.rating = p.get("rating")
+    elif kind == "case_closed":
+        case.state = "closed"
+        case.closed_at = at
+        case.due_soon = case.overdue = False
+    elif kind == "dispute_case_opened":
+        case.dispute_code = p.get("case_code")
+    elif kind.startswith("order_"):
+        case.order_id = p.get("order_id") or case.order_id
+
+
+def describe(event: RecordedEvent) -> str:
+    """One line for the live board and the case timeline."""
+    p = event.payload
+    lines = {
+        "report_accepted": lambda: (
+            f"report {p.get('tracking_code')} ({p.get('category_code')}, {p.get('urgency')}) via {p.get('channel')}"
+        ),
+        "case_assigned": lambda: f"assigned to {p.get('assignee_id')} at {p.get('tier')} {p.get('unit_code')}",
+        "case_accepted": lambda: f"accepted (签收) by {p.get('accepted_by')}",
+        "case_returned": lambda: f"returned (退回) by {p.get('returned_by')}: {p.get('reason')}",
+        "case_escalated": lambda: f"escalated (上报) {p.get('from_tier')} → {p.get('tier')}: {p.get('reason')}",
+        "case_due_soon": lambda: f"{p.get('stage')} deadline near ({p.get('deadline_at')})",
+        "case_overdue": lambda: f"{p.get('stage')} deadline passed; supervision (督办) opened",
+        "case_resolved": lambda: f"resolved (办结) by {p.get('resolved_by')}: {p.get('resolution')}",
+        "case_evaluated": lambda: f"rated {p.get('rating')}" + (" (no answer in time)" if p.get("by_default") else ""),
+        "case_closed": lambda: f"closed: {p.get('outcome')}",
+        "case_referred_to_mediation": lambda: "referred to mediation",
+        "case_referred_to_volunteers": lambda: f"referred to volunteers ({p.get('service_code')})",
+        "dispute_case_opened": lambda: f"dispute case {p.get('case_code')} opened ({p.get('channel_code')})",
+        "session_scheduled": lambda: f"mediation session {'online' if p.get('online') else p.get('room_code')}",
+        "agreement_reached": lambda: f"agreement reached: {p.get('summary')}",
+        "mediation_failed": lambda: f"mediation failed: {p.get('reason')}",
+        "mediation_transferred": lambda: f"mediation moved to {p.get('to_channel_code')}",
+        "order_created": lambda: f"volunteer order {p.get('order_id')} awaits review",
+        "order_dispatched": lambda: f"volunteer order sent to {p.get('volunteer_id') or p.get('team_code')}",
+        "order_completed": lambda: f"volunteer service done ({p.get('hours')} h)",
+        "order_rated": lambda: f"volunteer service rated {p.get('rating')}/5",
+        "message_sent": lambda: f"message {p.get('template_code')} to {p.get('recipient_id')} ({p.get('channel')})",
+        "message_failed": lambda: f"message {p.get('template_code')} failed: {p.get('reason')}",
+    }
+    line = lines.get(event.type)
+    return line() if line else event.type.replace("_", " ")
+
+
+@dataclass
+class Timeline:
+    """The case view: the summary and every event, across the services, joined on the correlation_id."""
+
+    case: CaseSummary
+    events: list[RecordedEvent] = field(default_factory=list)

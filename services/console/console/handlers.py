@@ -1,0 +1,140 @@
+"""console's service layer: record what the bus says, and answer what a person asks. No HTTP and no nameko here.
+
+A read is always limited to `scope`, the organisation-code prefix the signed-in person covers (None: the district).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from console.adapters.dispatch import DispatchAnswer, DispatchClient
+from console.adapters.reference import ConsoleReference
+from console.adapters.repository import ConsoleUnitOfWork
+from console.domain import figures
+from console.domain.access import check_action
+from console.domain.cases import CaseSummary, RecordedEvent, Timeline, project
+from gridlink.contracts import Envelope
+
+
+class CaseNotFound(LookupError):
+    """No case with that correlation_id in the console's read model, or not in the viewer's scope."""
+
+
+class GridNotFound(LookupError):
+    """No grid with that code on the map, or not in the viewer's scope."""
+
+
+def record_event(uow: ConsoleUnitOfWork, event: Envelope, now: datetime | None = None) -> None:
+    """Keep the event, then refold its case from all the case's events, in one transaction."""
+    now = now or datetime.now(UTC)
+    uow.cases.lock(event.correlation_id)
+    existing = uow.cases.get(event.correlation_id)
+    grid_code = event.payload.get("grid_code") or (existing.grid_code if existing else None)
+    uow.events.add(event, grid_code, now)
+    case = project(event.correlation_id, uow.events.for_correlation(event.correlation_id))
+    if case.grid_code:
+        uow.events.fill_grid(event.correlation_id, case.grid_code)
+    uow.cases.save(case)
+    uow.commit()
+
+
+def in_scope(scope: str | None, grid_code: str | None) -> bool:
+    return scope is None or bool(grid_code and grid_code.startswith(scope))
+
+
+def timeline(uow: ConsoleUnitOfWork, key: str, scope: str | None) -> tuple[Timeline, list[dict]]:
+    """The case view: the summary, every event of its correlation_id, and the actions taken through the console."""
+    with uow:
+        case = uow.cases.get(key)
+        if case is None or not in_scope(scope, case.grid_code):
+            raise CaseNotFound(f"no case {key!r} that you may see")
+        return Timeline(case, uow.events.for_correlation(case.correlation_id)), uow.actions.for_correlation(
+            case.correlation_id
+        )
+
+
+def board(uow: ConsoleUnitOfWork, scope: str | None, limit: int = 50) -> tuple[list[RecordedEvent], int]:
+    """The newest events in scope, newest first, and the sequence number a live stream should resume after."""
+    with uow:
+        return uow.events.recent(scope, limit), uow.events.last_seq()
+
+
+def events_since(uow: ConsoleUnitOfWork, after_seq: int, scope: str | None, limit: int = 200) -> list[RecordedEvent]:
+    with uow:
+        return uow.events.since(after_seq, scope, limit)
+
+
+def grid_map(uow: ConsoleUnitOfWork, scope: str | None, metric: str) -> dict[str, figures.GridFigures]:
+    figures.check_metric(metric)
+    with uow:
+        return figures.grid_figures(uow.cases.find(scope))
+
+
+@dataclass(frozen=True)
+class GridDetail:
+    code: str
+    name: str
+    cases: list[CaseSummary]
+    staff: tuple
+
+
+def grid_detail(uow: ConsoleUnitOfWork, ref: ConsoleReference, code: str, scope: str | None) -> GridDetail:
+    grid = ref.grids.get(code)
+    if grid is None or not in_scope(scope, code):
+        raise GridNotFound(f"no grid {code!r} that you may see")
+    with uow:
+        found = uow.cases.find(scope, grid_code=code, limit=100)
+    return GridDetail(code, grid.name, found, ref.staff_by_grid.get(code, ()))
+
+
+def supervision(uow: ConsoleUnitOfWork, scope: str | None) -> figures.SupervisionBoard:
+    with uow:
+        return figures.supervision_board(uow.cases.find(scope, open_only=True, attention_only=True))
+
+
+def performance(
+    uow: ConsoleUnitOfWork, ref: ConsoleReference, scope: str | None, level: str, period: figures.Period
+) -> list[figures.UnitFigures]:
+    if level not in figures.REPORT_LEVELS:
+        raise figures.BadQuery(f"level must be one of {', '.join(figures.REPORT_LEVELS)}, not {level!r}")
+    with uow:
+        found = uow.cases.find(scope)
+    return figures.performance(found, level, period, ref.names(level, scope))
+
+
+def act(
+    uow: ConsoleUnitOfWork,
+    dispatch: DispatchClient,
+    *,
+    key: str,
+    action: str,
+    reason: str,
+    user_id: str,
+    role: str,
+    token: str,
+    scope: str | None,
+    now: datetime | None = None,
+) -> DispatchAnswer:
+    """Ask dispatch to supervise or escalate a case for this person, and log what was asked and answered."""
+    with uow:
+        case = uow.cases.get(key)
+        if case is None or not in_scope(scope, case.grid_code):
+            raise CaseNotFound(f"no case {key!r} that you may see")
+        check_action(role, case, action)
+    answer = dispatch.act(case.case_id, action, reason, token)
+    with uow:
+        uow.actions.add(
+            at=now or datetime.now(UTC),
+            user_id=user_id,
+            role=role,
+            correlation_id=case.correlation_id,
+            case_id=case.case_id,
+            action=action,
+            reason=reason,
+            status=answer.status,
+            answer=json.dumps(answer.body, ensure_ascii=False)[:2000],
+        )
+        uow.commit()
+    return answer

@@ -1,0 +1,331 @@
+"""The console against a real RabbitMQ and a real database: it records the bus into its read model, joins a case's
+history on correlation_id, scopes everything to the signed-in person, streams events live, and forwards actions to
+dispatch with the person's own token."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import uuid
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+
+import pytest
+import requests
+
+import console.adapters
+from console.entrypoints.service import ConsoleService
+from gridlink.contracts import new_envelope
+from gridlink.runtime.auth import DEFAULT_SECRET, issue_token
+from gridlink.runtime.bus import Bus
+from gridlink.runtime.config import load_settings
+from gridlink.runtime.migrations import upgrade
+from tests.polling import wait_for
+
+GRID = "150302001001001"  # sub-centre 150302001, community 150302001001
+OTHER_SUB_CENTRE = "150302002"
+MIGRATIONS = Path(console.adapters.__file__).parent / "migrations"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def token(role: str, unit: str, user: str = "U1") -> str:
+    return issue_token(DEFAULT_SECRET, user, role, unit)
+
+
+class FakeDispatch(BaseHTTPRequestHandler):
+    """dispatch's staff API as seen from outside the console's bounded context: records what it was asked."""
+
+    calls: list = []
+    status = 200
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        FakeDispatch.calls.append((self.path, self.headers.get("Authorization"), body))
+        answer = json.dumps({"case_id": self.path.split("/")[2], "state": "assigned"}).encode()
+        self.send_response(FakeDispatch.status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def dispatch_api():
+    FakeDispatch.calls, FakeDispatch.status = [], 200
+    server = HTTPServer(("127.0.0.1", free_port()), FakeDispatch)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+@pytest.fixture
+def console(container_factory, new_vhost, new_database, dispatch_api):
+    """A console on its own vhost (its queues see only this test's events) and a freshly migrated database."""
+    amqp = new_vhost()
+    url = new_database("console")
+    upgrade(MIGRATIONS, url)
+    port = free_port()
+    env = {
+        "AMQP_URI": amqp,
+        "DATABASE_URL": url,
+        "HTTP_PORT": str(port),
+        "RETRY_DELAYS": "0.2,0.4",
+        "CONSOLE_DISPATCH_URL": dispatch_api,
+    }
+    container = container_factory(ConsoleService, load_settings("console", 8006, env).nameko_config())
+    container.start()
+    yield Console(amqp, f"http://127.0.0.1:{port}")
+    container.stop()
+
+
+class Console:
+    def __init__(self, amqp: str, base: str):
+        self.bus = Bus(amqp)
+        self.base = base
+
+    def publish(self, envelope) -> None:
+        body = json.dumps(envelope.to_wire(), ensure_ascii=False).encode()
+        self.bus.publish_event(
+            f"{envelope.source}.events", envelope.type, body, envelope.event_id, envelope.correlation_id
+        )
+
+    def get(self, path: str, as_token: str, **kwargs) -> requests.Response:
+        return requests.get(self.base + path, headers={"Authorization": f"Bearer {as_token}"}, timeout=10, **kwargs)
+
+    def case(self, correlation_id: str, as_token: str) -> dict | None:
+        response = self.get(f"/api/cases/{correlation_id}", as_token)
+        return response.json() if response.status_code == 200 else None
+
+
+DISTRICT = token("district_operator", "150302")
+AT = datetime(2026, 11, 30, 1, 0, tzinfo=UTC)  # 09:00 in Wuhai
+
+
+def report_accepted(correlation_id: str, grid: str = GRID, tracking: str = "HB-261130-AAAAAA", at=AT):
+    return new_envelope(
+        type="report_accepted",
+        source="intake",
+        correlation_id=correlation_id,
+        occurred_at=at,
+        payload={
+            "report_id": correlation_id,
+            "tracking_code": tracking,
+            "channel": "app",
+            "category_code": "street_lamp",
+            "category_kind": "general",
+            "urgency": "normal",
+            "description": "路灯不亮",
+            "grid_code": grid,
+            "community_code": grid[:12],
+            "sub_centre_code": grid[:9],
+            "lat": 39.79,
+            "long": 106.80,
+            "submitted_at": at,
+        },
+    )
+
+
+def case_fact(correlation_id: str, grid: str = GRID, tracking: str = "HB-261130-AAAAAA") -> dict:
+    return {
+        "case_id": f"C-{correlation_id[:8]}",
+        "report_id": correlation_id,
+        "tracking_code": tracking,
+        "grid_code": grid,
+        "tier": "grid",
+        "unit_code": grid,
+        "assignee_id": "S0004",
+    }
+
+
+def case_assigned(correlation_id: str, grid: str = GRID, at=AT + timedelta(minutes=1)):
+    fact = case_fact(correlation_id, grid)
+    fact.update(category_code="street_lamp", urgency="normal", assignee_role="full_time_worker", summary="路灯不亮")
+    fact["deadline_at"] = at + timedelta(days=1)
+    return new_envelope(
+        type="case_assigned", source="dispatch", correlation_id=correlation_id, occurred_at=at, payload=fact
+    )
+
+
+def case_overdue(correlation_id: str, at=AT + timedelta(days=1, minutes=2)):
+    payload = {**case_fact(correlation_id), "stage": "resolution", "deadline_at": AT + timedelta(days=1)}
+    return new_envelope(
+        type="case_overdue", source="dispatch", correlation_id=correlation_id, occurred_at=at, payload=payload
+    )
+
+
+def test_a_case_is_joined_from_events_in_any_order_and_each_is_kept_once(console, backend):
+    cid = str(uuid.uuid4())
+    assigned = case_assigned(cid)
+    console.publish(assigned)  # before the report it belongs to
+    console.publish(report_accepted(cid))
+    console.publish(assigned)  # a redelivery
+    view = wait_for(
+        lambda: (c := console.case(cid, DISTRICT)) and len(c["events"]) == 2 and c["case"]["tracking_code"] and c,
+        what="both events recorded",
+    )
+    assert view["case"]["state"] == "assigned"
+    assert view["case"]["assignee_id"] == "S0004"
+    assert view["case"]["description"] == "路灯不亮"
+    assert [e["type"] for e in view["events"]] == ["case_assigned", "report_accepted"]  # in arrival order
+    # the case_assigned that came first learnt its grid when the report arrived: scoped boards show it
+    assert all(e["grid_code"] == GRID for e in view["events"])
+
+
+def test_a_sub_centre_operator_sees_only_their_sub_centre(console):
+    ours, theirs = str(uuid.uuid4()), str(uuid.uuid4())
+    console.publish(report_accepted(ours, tracking="HB-261130-OURSXX"))
+    console.publish(report_accepted(theirs, grid="150302002001001", tracking="HB-261130-THEIRS"))
+    wait_for(lambda: console.case(theirs, DISTRICT) and console.case(ours, DISTRICT), what="both cases recorded")
+    operator = token("sub_centre_operator", "150302001")
+    assert console.case(ours, operator) is not None
+    refused = console.get(f"/api/cases/{theirs}", operator)
+    assert refused.status_code == 404 and refused.json()["error"]["code"] == "not_found"
+    board = {e["tracking_code"] for e in console.get("/api/board", operator).json()["events"]}
+    assert "HB-261130-OURSXX" in board and "HB-261130-THEIRS" not in board
+    assert console.get(f"/api/grids/{'150302002001001'}", operator).status_code == 404
+    other = token("sub_centre_operator", OTHER_SUB_CENTRE)
+    assert console.case(theirs, other) is not None and console.case(ours, other) is None
+
+
+def test_login_sets_an_httponly_cookie_and_refuses_bad_or_foreign_tokens(console):
+    bad = requests.post(console.base + "/login", data={"token": "not.a-token"}, timeout=10, allow_redirects=False)
+    assert bad.status_code == 401 and "signature" in bad.text
+    worker = token("grid_worker", GRID)
+    refused = requests.post(console.base + "/login", data={"token": worker}, timeout=10, allow_redirects=False)
+    assert refused.status_code == 403
+    session = requests.Session()
+    ok = session.post(console.base + "/login", data={"token": DISTRICT}, timeout=10, allow_redirects=False)
+    assert ok.status_code == 303 and ok.headers["Location"] == "/board"
+    cookie = ok.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    page = session.get(console.base + "/board", timeout=10)
+    assert page.status_code == 200 and 'id="board-rows"' in page.text
+    assert "default-src 'self'" in page.headers["Content-Security-Policy"]
+    assert requests.get(console.base + "/board", timeout=10, allow_redirects=False).headers["Location"] == "/login"
+    assert requests.get(console.base + "/api/board", timeout=10).status_code == 401
+
+
+def test_the_stream_pushes_each_new_event_to_the_browser(console):
+    cid = str(uuid.uuid4())
+    with console.get("/stream", DISTRICT, stream=True) as response:
+        assert response.headers["Content-Type"].startswith("text/event-stream")
+        lines = response.iter_lines(decode_unicode=True)
+        assert next(lines).startswith("retry:")
+        console.publish(report_accepted(cid, tracking="HB-261130-LIVE01"))
+        for line in lines:
+            if line.startswith("data:"):
+                data = json.loads(line[5:])
+                break
+    assert data["correlation_id"] == cid
+    assert data["type"] == "report_accepted" and data["tracking_code"] == "HB-261130-LIVE01"
+    assert data["grid_name"] and data["line"].startswith("report HB-261130-LIVE01")
+    # a reconnecting browser resumes after the last id it saw, and gets nothing twice
+    with requests.get(
+        console.base + "/stream",
+        headers={"Authorization": f"Bearer {DISTRICT}", "Last-Event-ID": str(data["seq"])},
+        stream=True,
+        timeout=10,
+    ) as again:
+        console.publish(case_assigned(cid))
+        seen = next(json.loads(line[5:]) for line in again.iter_lines(decode_unicode=True) if line.startswith("data:"))
+    assert seen["type"] == "case_assigned" and seen["seq"] > data["seq"]
+
+
+def test_overdue_cases_reach_the_supervision_board_and_colour_the_map(console):
+    cid = str(uuid.uuid4())
+    for envelope in (report_accepted(cid), case_assigned(cid), case_overdue(cid)):
+        console.publish(envelope)
+    board = wait_for(
+        lambda: console.get("/api/supervision", DISTRICT).json()["overdue"].get("grid"), what="overdue listed"
+    )
+    assert [c["correlation_id"] for c in board] == [cid]
+    grids = console.get("/api/map?metric=overdue", DISTRICT).json()["grids"]
+    assert grids[GRID]["overdue"] == 1 and grids[GRID]["level"] == 2
+    assert console.get("/api/map?metric=colourful", DISTRICT).status_code == 400
+    page = requests.get(console.base + "/map?metric=overdue", cookies={"gridlink_console": DISTRICT}, timeout=10)
+    assert f'class="grid level-2" id="g{GRID}"' in page.text
+    assert page.text.count('<path class="grid') == 435
+    filtered = requests.get(console.base + "/map?sub_centre=150302002", cookies={"gridlink_console": DISTRICT})
+    assert 0 < filtered.text.count('<path class="grid') < 435 and f'id="g{GRID}"' not in filtered.text
+    detail = console.get(f"/api/grids/{GRID}", DISTRICT).json()
+    assert [c["correlation_id"] for c in detail["cases"]] == [cid]
+    assert {"full_time_worker", "grid_leader"} <= {s["role"] for s in detail["staff"]}
+
+
+def test_an_action_goes_to_dispatch_with_the_persons_token_and_is_logged(console):
+    cid = str(uuid.uuid4())
+    console.publish(report_accepted(cid))
+    console.publish(case_assigned(cid))
+    wait_for(lambda: (c := console.case(cid, DISTRICT)) and c["case"]["case_id"], what="case recorded")
+    headers = {"Authorization": f"Bearer {DISTRICT}"}
+    url = f"{console.base}/api/cases/{cid}/actions/escalate"
+    done = requests.post(url, json={"reason": "督办: three days without progress"}, headers=headers, timeout=10)
+    assert done.status_code == 200 and done.json()["dispatch_status"] == 200
+    assert FakeDispatch.calls == [
+        (f"/cases/C-{cid[:8]}/escalate", f"Bearer {DISTRICT}", {"reason": "督办: three days without progress"})
+    ]
+    log = console.case(cid, DISTRICT)["actions"]
+    assert [(a["user_id"], a["action"], a["status"]) for a in log] == [("U1", "escalate", 200)]
+
+    FakeDispatch.status = 409  # dispatch's refusal is passed on, not turned into a 5xx
+    refused = requests.post(url, json={"reason": "again"}, headers=headers, timeout=10)
+    assert refused.status_code == 409 and refused.json()["dispatch_status"] == 409
+
+    community = {"Authorization": f"Bearer {token('community_operator', GRID[:12])}"}
+    forbidden = requests.post(url.replace("escalate", "supervise"), json={"reason": "x"}, headers=community)
+    assert forbidden.status_code == 403 and forbidden.json()["error"]["code"] == "forbidden"
+    assert requests.post(url.replace("escalate", "dance"), json={"reason": "x"}, headers=headers).status_code == 404
+    assert requests.post(url, json={"reason": " "}, headers=headers).status_code == 400
+    assert requests.post(url, data="{", headers=headers).status_code == 400
+    assert len(FakeDispatch.calls) == 2
+
+
+def test_reports_per_unit_and_period_with_csv(console):
+    resolved_cid, open_cid = str(uuid.uuid4()), str(uuid.uuid4())
+    console.publish(report_accepted(resolved_cid, tracking="HB-261130-RES001"))
+    console.publish(case_assigned(resolved_cid))
+    resolved = {**case_fact(resolved_cid), "resolved_by": "S0004", "resolution": "换了灯泡"}
+    resolved["reporter_recipient_id"] = f"reporter:{resolved_cid}"
+    resolved["tracking_code"] = "HB-261130-RES001"
+    console.publish(
+        new_envelope(
+            type="case_resolved",
+            source="dispatch",
+            correlation_id=resolved_cid,
+            occurred_at=AT + timedelta(hours=3),
+            payload=resolved,
+        )
+    )
+    console.publish(report_accepted(open_cid, tracking="HB-261130-OPEN01"))
+    query = "level=sub_centre&from=2026-11-30&to=2026-11-30"
+    units = wait_for(
+        lambda: [u for u in console.get(f"/api/reports?{query}", DISTRICT).json()["units"] if u["received"] == 2],
+        what="both reports counted",
+    )
+    assert units[0]["unit_code"] == "150302001"
+    assert (units[0]["resolved"], units[0]["resolved_on_time"], units[0]["average_handling_hours"]) == (1, 1, 3.0)
+    assert len(console.get(f"/api/reports?{query}", DISTRICT).json()["units"]) == 7  # every sub-centre, even quiet
+    later = console.get("/api/reports?level=sub_centre&from=2026-12-01&to=2026-12-02", DISTRICT).json()["units"]
+    assert sum(u["received"] for u in later) == 0
+    csv = console.get(f"/reports.csv?{query}", DISTRICT)
+    assert csv.headers["Content-Type"].startswith("text/csv") and "attachment" in csv.headers["Content-Disposition"]
+    lines = csv.text.splitlines()
+    assert lines[0].startswith("unit_code,name,received,resolved") and any(
+        line.startswith("150302001,") and ",2,1,1,1.0," in line for line in lines
+    )
+    page = requests.get(console.base + f"/reports?{query}", cookies={"gridlink_console": DISTRICT}, timeout=10)
+    assert 'id="report-chart"' in page.text and "<rect" in page.text
+    bad = console.get("/api/reports?level=sub_centre&from=2026-13-01", DISTRICT)
+    assert bad.status_code == 400 and "YYYY-MM-DD" in bad.json()["error"]["description"]
+    assert console.get("/api/reports?level=planet", DISTRICT).status_code == 400
