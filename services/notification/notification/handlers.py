@@ -1,40 +1,392 @@
-"""notification's service layer: load, call the domain, commit. No HTTP and no nameko here."""
+"""notification's service layer: load, call the domain, commit. No HTTP and no nameko here.
+
+An event becomes messages inside the consuming transaction, with no provider called there: the inbox is the one
+delivery that happens at once (its row is the delivery). Every other channel gets a durable delivery timer, and
+`deliver` (run by the timer scanner) calls the providers, fails over, backs off with jitter, and records each
+attempt. Quiet hours, a missing address and backoff move the timer; digests and reminders have timers of their own.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import contextlib
+import random
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from gridlink.contracts import Envelope
-from notification.adapters.channels import CHANNELS
+from gridlink.contracts import Envelope, contract_for, parse_envelope
+from notification import metrics
+from notification.adapters.providers import Outgoing, ProviderError, Providers
+from notification.adapters.reference import NotificationReference
 from notification.adapters.repository import NotificationUnitOfWork
-from notification.domain.model import Message
-from notification.domain.rules import rules_for
-from notification.domain.templates import render
+from notification.domain.errors import InvalidPreferences, MessageNotFound
+from notification.domain.model import CONTACT_FIELDS, Contact, Message
+from notification.domain.policy import Decision, Preferences, admit, dedup_key, digest_due
+from notification.domain.rules import Rule
+
+DELIVERY = "notification_delivery"
+DIGEST = "notification_digest"
+REMINDER = "notification_reminder"
+CONTACT_EVENTS = ("reporter_contact_registered", "party_contact_registered")
+# People whose address arrives on its own event, possibly after the message: hold rather than skip.
+LATE_ADDRESS_PREFIXES = ("reporter:", "party:")
 
 
-def notify(uow: NotificationUnitOfWork, event: Envelope, now: datetime | None = None) -> None:
-    """Turn an event into one message per rule and deliver it; the inbox delivery commits with the message."""
-    now = now or datetime.now(UTC)
-    for rule in rules_for(event.type):
-        recipient = event.payload[rule.recipient_field]
-        if uow.messages.exists(event.event_id, recipient, rule.template_code):
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Notifier:
+    """What the handlers need besides a unit of work; tests pass their own clock and random source."""
+
+    ref: NotificationReference
+    providers: Providers
+    clock: Callable[[], datetime] = _utcnow
+    rng: random.Random = field(default_factory=random.Random)
+
+    def timers(self) -> dict[str, Callable]:
+        """The durable timer handlers, for `Storage(timers=...)`."""
+        return {
+            DELIVERY: lambda uow, timer: deliver(uow, timer.key, self),
+            DIGEST: lambda uow, timer: send_digest(uow, timer.key, self),
+            REMINDER: lambda uow, timer: remind(uow, timer.payload, self),
+        }
+
+
+# --- events -> messages ---------------------------------------------------------------------------------------
+
+
+def on_event(uow: NotificationUnitOfWork, event: Envelope, notifier: Notifier) -> None:
+    """Turn one consumed event into messages, per the rules; the caller's inbox row makes this happen once."""
+    now = notifier.clock()
+    if event.type in CONTACT_EVENTS:
+        _register_contact(uow, event.payload, now)
+    for rule in notifier.ref.rules.for_event(event.source, event.type):
+        if not rule.applies_to(event.payload):
             continue
-        message = Message.compose(
+        if rule.at is not None:
+            due = rule.at.due(event.payload)
+            if due is None or due + timedelta(minutes=rule.at.minutes_before) <= now:
+                continue  # the thing to be reminded of is already past
+            if due > now:
+                uow.schedule(
+                    REMINDER,
+                    f"{event.event_id}:{rule.template}",
+                    due,
+                    {"event": _wire(event), "template": rule.template},
+                    correlation_id=event.correlation_id,
+                )
+                continue
+        _compose(uow, notifier, rule, event.event_id, event.correlation_id, event.payload, now)
+    uow.commit()
+
+
+def _wire(event: Envelope) -> dict:
+    """The event as it travelled, so that a reminder parses it exactly as the consumer did."""
+    payload = contract_for(event.type, event.version).dump(event.payload)
+    return {**event.to_wire(), "payload": payload}
+
+
+def remind(uow: NotificationUnitOfWork, payload: dict, notifier: Notifier) -> None:
+    event = parse_envelope(payload["event"])
+    for rule in notifier.ref.rules.for_event(event.source, event.type):
+        if rule.template == payload["template"]:
+            _compose(uow, notifier, rule, event.event_id, event.correlation_id, event.payload, notifier.clock())
+    uow.commit()
+
+
+def _compose(
+    uow: NotificationUnitOfWork,
+    notifier: Notifier,
+    rule: Rule,
+    trigger_event_id: str,
+    correlation_id: str,
+    payload: dict[str, Any],
+    now: datetime,
+) -> None:
+    ref, policy = notifier.ref, notifier.ref.policy
+    priority = rule.priority_of(payload)
+    for recipient in rule.recipients_of(payload):
+        contact, prefs = _directory(uow, ref, recipient)
+        for channel in rule.channels:
+            if channel not in notifier.providers.channels:
+                continue  # switched off in this deployment
+            if uow.messages.exists(trigger_event_id, recipient, rule.template, channel):
+                continue
+            rendered = ref.templates.render(rule.template, channel, payload)
+            key = dedup_key(recipient, channel, rendered.body)
+            message = Message.compose(
+                recipient_id=recipient,
+                channel=channel,
+                template_code=rule.template,
+                body=rendered.body,
+                title=rendered.title,
+                trigger_event_id=trigger_event_id,
+                correlation_id=correlation_id,
+                now=now,
+                category=rule.category,
+                priority=priority,
+                scope_code=payload.get("grid_code") or payload.get("unit_code"),
+                dedup_key=key,
+            )
+            decision = admit(
+                channel=channel,
+                category=rule.category,
+                priority=priority,
+                prefs=prefs,
+                policy=policy,
+                now=now,
+                duplicate_of=uow.messages.duplicate_of(key, now - policy.dedup_window),
+                sent_in_window=uow.messages.count_recent(
+                    recipient, policy.rate_limited_channels, now - policy.rate_limit_window
+                ),
+            )
+            if decision.action in ("send", "hold") and contact.address_for(channel) is None:
+                decision = _no_address(recipient, now, notifier)
+            _admit(uow, notifier, message, decision, now)
+
+
+def _no_address(recipient: str, now: datetime, notifier: Notifier) -> Decision:
+    if recipient.startswith(LATE_ADDRESS_PREFIXES):
+        return Decision("hold", "awaiting_address", now + notifier.ref.policy.address_hold)
+    return Decision("skip", "no_address")
+
+
+def _admit(
+    uow: NotificationUnitOfWork, notifier: Notifier, message: Message, decision: Decision, now: datetime
+) -> None:
+    if decision.action == "skip":
+        message.skip(decision.reason)
+    elif decision.action == "merge":
+        first = not uow.messages.awaiting_digest(message.recipient_id, message.channel)
+        message.merge(decision.reason)
+        if first:  # later ones join the digest already timed
+            due = digest_due(now, notifier.ref.policy)
+            uow.schedule(DIGEST, f"{message.channel}|{message.recipient_id}", due, {}, message.correlation_id)
+    elif decision.action == "hold":
+        message.hold(decision.due_at, decision.reason)
+    if decision.action != "send":
+        metrics.MESSAGES_HELD.labels(message.channel, decision.reason.split(" ")[0]).inc()
+    uow.messages.add(message)
+    if message.status != "pending":
+        return
+    if message.channel == "inbox":
+        _attempt(uow, notifier, message, now)  # the inbox row is the delivery: no provider, no wait
+    else:
+        uow.schedule(DELIVERY, message.message_id, message.due_at, {}, message.correlation_id)
+
+
+def _register_contact(uow: NotificationUnitOfWork, payload: dict[str, Any], now: datetime) -> None:
+    recipient = payload["recipient_id"]
+    new = Contact(recipient, **{f: payload.get(f) for f in CONTACT_FIELDS})
+    stored = uow.recipients.get(recipient)
+    uow.recipients.save_contact(stored[0].updated_with(new) if stored else new)
+    for message in uow.messages.awaiting_address(recipient):
+        message.hold(now, "address_known")
+        uow.messages.save(message)
+        uow.schedule(DELIVERY, message.message_id, now, {}, message.correlation_id)
+
+
+def _directory(uow: NotificationUnitOfWork, ref: NotificationReference, recipient: str):
+    contact = ref.staff.get(recipient) or Contact(recipient)
+    prefs = Preferences()
+    stored = uow.recipients.get(recipient)
+    if stored:
+        contact = contact.updated_with(stored[0])
+        if stored[1] is not None:
+            # Saved before a category was retired: the defaults are the safe reading.
+            with contextlib.suppress(InvalidPreferences):
+                prefs = Preferences.parse(stored[1], ref.rules.categories)
+    return contact, prefs
+
+
+# --- delivery -------------------------------------------------------------------------------------------------
+
+
+def deliver(uow: NotificationUnitOfWork, message_id: str, notifier: Notifier) -> None:
+    """The delivery timer: one pass over the channel's providers, then sent, a retry, or failed."""
+    message = uow.messages.get(message_id, lock=True)
+    if message is not None and message.status == "pending":
+        _attempt(uow, notifier, message, notifier.clock())
+    uow.commit()
+
+
+def _attempt(uow: NotificationUnitOfWork, notifier: Notifier, message: Message, now: datetime) -> None:
+    policy = notifier.ref.policy
+    contact, prefs = _directory(uow, notifier.ref, message.recipient_id)
+    quiet_end = policy.quiet_until(message.channel, message.priority, prefs, now)
+    address = contact.address_for(message.channel)
+    if quiet_end:
+        _reschedule(uow, message, quiet_end, "quiet_hours")
+        return
+    if address is None:
+        late = message.recipient_id.startswith(LATE_ADDRESS_PREFIXES)
+        if late and now < message.created_at + policy.address_hold:
+            _reschedule(uow, message, message.created_at + policy.address_hold, "awaiting_address")
+        else:
+            message.skip("no_address")
+            uow.messages.save(message)
+        return
+    providers = notifier.providers.for_channel(message.channel)
+    if not providers:
+        message.give_up(f"channel {message.channel} is switched off")
+    out = Outgoing(
+        message.message_id,
+        message.recipient_id,
+        message.channel,
+        message.template_code,
+        message.title,
+        message.body,
+        address[1],
+        message.correlation_id,
+    )
+    errors = []
+    for provider in providers:
+        started = time.perf_counter()
+        try:
+            accepted = provider.send(out)
+        except ProviderError as exc:
+            errors.append(str(exc))
+            metrics.ATTEMPTS_FAILED.labels(message.channel, provider.code).inc()
+            uow.messages.record_attempt(message, "failed", now, str(exc)[:1000], provider.code, _ms(started))
+            continue
+        elapsed = time.perf_counter() - started
+        metrics.SEND_DURATION.labels(message.channel).observe(elapsed)
+        metrics.MESSAGES_SENT.labels(message.channel, provider.code).inc()
+        metrics.DELIVERY_LATENCY.labels(message.channel).observe(max(0.0, (now - message.created_at).total_seconds()))
+        message.accepted(now, accepted.provider, accepted.provider_message_id, accepted.delivered)
+        detail = f"provider id {accepted.provider_message_id}" if accepted.provider_message_id else None
+        uow.messages.record_attempt(message, message.status, now, detail, provider.code, _ms(started))
+        break
+    else:
+        if providers:
+            retry_at = policy.retry_at(message.attempts + 1, now, notifier.rng)
+            message.attempt_failed(retry_at, " | ".join(errors))
+            if retry_at:
+                uow.schedule(DELIVERY, message.message_id, retry_at, {}, message.correlation_id)
+        if message.status == "failed":
+            metrics.MESSAGES_FAILED.labels(message.channel).inc()
+    uow.messages.save(message)
+    _publish(uow, message)
+
+
+def _reschedule(uow: NotificationUnitOfWork, message: Message, at: datetime, reason: str) -> None:
+    message.hold(at, reason)
+    uow.messages.save(message)
+    uow.schedule(DELIVERY, message.message_id, at, {}, message.correlation_id)
+
+
+def _publish(uow: NotificationUnitOfWork, message: Message) -> None:
+    for event_type, payload in message.events:
+        uow.publish(event_type, payload, correlation_id=message.correlation_id)
+    message.events.clear()
+
+
+def _ms(started: float) -> int:
+    return int((time.perf_counter() - started) * 1000)
+
+
+def send_digest(uow: NotificationUnitOfWork, key: str, notifier: Notifier) -> None:
+    """The digest timer: everything merged for one person and channel becomes one message."""
+    channel, recipient = key.split("|", 1)
+    merged = uow.messages.awaiting_digest(recipient, channel)
+    if merged:
+        now = notifier.clock()
+        lines = "；".join(f"{i}. {m.title or m.template_code}" for i, m in enumerate(merged, 1))
+        rendered = notifier.ref.templates.render("digest", channel, {"count": len(merged), "lines": lines})
+        digest_id = str(uuid.uuid4())
+        digest = Message.compose(
             recipient_id=recipient,
-            channel=rule.channel,
-            template_code=rule.template_code,
-            body=render(rule.template_code, event.payload),
-            trigger_event_id=event.event_id,
-            correlation_id=event.correlation_id,
+            channel=channel,
+            template_code="digest",
+            body=rendered.body,
+            title=rendered.title,
+            trigger_event_id=digest_id,
+            correlation_id=f"digest:{digest_id}",
             now=now,
         )
-        detail = CHANNELS[rule.channel].deliver(message)
-        message.delivered(now)
-        uow.messages.add(message)
-        uow.messages.record_attempt(message, "delivered", now, detail)
-        for event_type, payload in message.events:
-            uow.publish(event_type, payload)
+        uow.messages.add(digest)
+        for message in merged:
+            message.merged_into_digest(digest.message_id)
+            uow.messages.save(message)
+        uow.schedule(DELIVERY, digest.message_id, now, {}, digest.correlation_id)
     uow.commit()
+
+
+# --- receipts, people and reading -----------------------------------------------------------------------------
+
+
+def apply_receipts(uow: NotificationUnitOfWork, provider_code: str, body: Any, notifier: Notifier) -> dict:
+    """A provider's delivery receipts: each moves its message from sent to delivered or failed."""
+    provider = notifier.providers.by_code(provider_code)
+    if provider is None:
+        raise MessageNotFound(f"no switched-on provider {provider_code!r}")
+    updated, unknown = 0, []
+    with uow:
+        for receipt in provider.receipts(body):
+            message = uow.messages.by_provider_id(provider_code, receipt.provider_message_id)
+            if message is None:
+                unknown.append(receipt.provider_message_id)
+                continue
+            if message.receipt(receipt.delivered, notifier.clock(), receipt.reason):
+                updated += 1
+                uow.messages.save(message)
+                if message.status == "failed":
+                    metrics.MESSAGES_FAILED.labels(message.channel).inc()
+                _publish(uow, message)
+        uow.commit()
+    return {"updated": updated, "unknown": unknown}
+
+
+def set_preferences(uow: NotificationUnitOfWork, recipient_id: str, raw: Any, ref: NotificationReference) -> dict:
+    prefs = Preferences.parse(raw, ref.rules.categories)
+    with uow:
+        uow.recipients.save_preferences(recipient_id, prefs.to_data())
+        uow.commit()
+    return prefs.to_data()
+
+
+SELF_REGISTERED = ("push_token", "wecom_userid", "wechat_openid", "webhook_url", "email")
+
+
+def set_contact(uow: NotificationUnitOfWork, recipient_id: str, raw: Any) -> dict:
+    """Addresses a person (or an administrator for a partner) registers: push tokens, WeChat ids, webhook URLs."""
+    if not isinstance(raw, dict) or not raw:
+        raise InvalidPreferences(f"send a JSON object with some of: {', '.join(SELF_REGISTERED)}")
+    unknown = set(raw) - set(SELF_REGISTERED)
+    if unknown:
+        raise InvalidPreferences(f"cannot set {', '.join(sorted(unknown))}; settable: {', '.join(SELF_REGISTERED)}")
+    for name, value in raw.items():
+        if not isinstance(value, str) or not value.strip() or len(value) > 500:
+            raise InvalidPreferences(f"{name} must be a non-empty string of at most 500 characters")
+    url = raw.get("webhook_url")
+    if url and not url.startswith(("https://", "http://")):
+        raise InvalidPreferences("webhook_url must be an http(s) URL")
+    with uow:
+        stored = uow.recipients.get(recipient_id)
+        contact = Contact(recipient_id, **raw)
+        uow.recipients.save_contact(stored[0].updated_with(contact) if stored else contact)
+        uow.commit()
+    return {"recipient_id": recipient_id, "registered": sorted(raw)}
+
+
+def case_messages(uow: NotificationUnitOfWork, correlation_id: str) -> list[tuple[Message, list[dict]]]:
+    with uow:
+        found = uow.messages.of_correlation(correlation_id)
+        attempts = uow.messages.attempts_of([m.message_id for m in found])
+    return [(m, attempts[m.message_id]) for m in found]
+
+
+def message(uow: NotificationUnitOfWork, message_id: str) -> tuple[Message, list[dict]]:
+    with uow:
+        found = uow.messages.get(message_id)
+        if found is None:
+            raise MessageNotFound(f"no message {message_id}")
+        return found, uow.messages.attempts_of([message_id])[message_id]
 
 
 def inbox(uow: NotificationUnitOfWork, recipient_id: str, limit: int = 100) -> list[Message]:

@@ -1,4 +1,7 @@
-"""Events published by notification (exchange `notification.events`)."""
+"""Events published by notification (exchange `notification.events`), and how partners verify its signed webhooks."""
+
+import hashlib
+import hmac
 
 from marshmallow import Schema, fields, validate
 
@@ -13,6 +16,7 @@ class MessageSentV1(Schema):
     channel = fields.String(required=True, validate=validate.Length(min=1, max=32))
     template_code = identifier(required=True)
     trigger_event_id = fields.UUID(required=True)
+    provider = fields.String(load_default=None, allow_none=True)  # added in v1: who carried it (sms_aliyun…)
 
 
 class MessageFailedV1(MessageSentV1):
@@ -23,3 +27,42 @@ EVENTS = {
     ("message_sent", 1): (MessageSentV1, "A message reached a recipient's channel."),
     ("message_failed", 1): (MessageFailedV1, "A message could not be delivered on any channel."),
 }
+
+
+# Signed webhooks: notification POSTs JSON to a partner's URL with these headers. The signature is
+# "v1=" + hex HMAC-SHA256(secret, "<timestamp>." + body). A receiver refuses a timestamp outside its tolerance
+# (a replay of an old request) and may drop a repeated delivery id seen within that tolerance.
+WEBHOOK_TIMESTAMP_HEADER = "X-GridLink-Timestamp"
+WEBHOOK_SIGNATURE_HEADER = "X-GridLink-Signature"
+WEBHOOK_DELIVERY_HEADER = "X-GridLink-Delivery"
+WEBHOOK_TOLERANCE_SECONDS = 300
+
+
+class WebhookSignatureError(ValueError):
+    """A webhook request whose signature or timestamp must not be trusted; the message says why."""
+
+
+def sign_webhook(secret: str, timestamp: int, body: bytes) -> str:
+    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"v1={digest}"
+
+
+def verify_webhook(
+    secret: str,
+    body: bytes,
+    timestamp: str | None,
+    signature: str | None,
+    now: float,
+    tolerance: int = WEBHOOK_TOLERANCE_SECONDS,
+) -> None:
+    """Raise WebhookSignatureError unless `signature` signs `body` at `timestamp`, within `tolerance` of `now`."""
+    if not timestamp or not signature:
+        raise WebhookSignatureError("the timestamp or signature header is missing")
+    try:
+        sent_at = int(timestamp)
+    except ValueError:
+        raise WebhookSignatureError(f"the timestamp {timestamp!r} is not a number of seconds") from None
+    if abs(now - sent_at) > tolerance:
+        raise WebhookSignatureError(f"the timestamp is {int(now - sent_at)}s from now; refused as a possible replay")
+    if not hmac.compare_digest(sign_webhook(secret, sent_at, body), signature):
+        raise WebhookSignatureError("the signature does not match the body")

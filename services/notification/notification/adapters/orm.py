@@ -1,6 +1,7 @@
-"""notification's tables: messages (the inbox channel reads them) and every delivery attempt."""
+"""notification's tables: messages (the inbox channel reads them), every delivery attempt, and recipients'
+addresses and preferences."""
 
-from sqlalchemy import Column, DateTime, ForeignKey, Integer, MetaData, String, Table, Text, UniqueConstraint
+from sqlalchemy import Column, DateTime, ForeignKey, Index, Integer, MetaData, String, Table, Text, UniqueConstraint
 
 from gridlink.runtime.tables import add_messaging_tables
 
@@ -15,12 +16,27 @@ messages = Table(
     Column("template_code", String(64), nullable=False),
     Column("body", Text, nullable=False),
     Column("trigger_event_id", String(36), nullable=False),
-    Column("correlation_id", String(128), nullable=False),
+    Column("correlation_id", String(128), nullable=False, index=True),
     Column("status", String(16), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("delivered_at", DateTime(timezone=True)),
-    # One message per event, person and template, whatever happens to the event on the way.
-    UniqueConstraint("trigger_event_id", "recipient_id", "template_code", name="uq_messages_trigger_recipient"),
+    Column("title", String(200), nullable=False, server_default=""),
+    Column("category", String(32)),
+    Column("priority", String(16), nullable=False, server_default="normal"),
+    Column("status_reason", String(200)),
+    Column("scope_code", String(32)),
+    Column("dedup_key", String(40), index=True),
+    Column("due_at", DateTime(timezone=True)),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("sent_at", DateTime(timezone=True)),
+    Column("provider", String(32)),
+    Column("provider_message_id", String(128)),
+    Column("merged_into", String(36)),
+    # One message per event, person, template and channel, whatever happens to the event on the way.
+    UniqueConstraint(
+        "trigger_event_id", "recipient_id", "template_code", "channel", name="uq_messages_trigger_recipient_channel"
+    ),
+    Index("ix_messages_provider_message", "provider", "provider_message_id"),
 )
 
 delivery_attempts = Table(
@@ -32,6 +48,23 @@ delivery_attempts = Table(
     Column("at", DateTime(timezone=True), nullable=False),
     Column("outcome", String(16), nullable=False),
     Column("detail", Text),
+    Column("provider", String(32)),
+    Column("duration_ms", Integer),
+)
+
+recipients = Table(
+    "recipients",
+    metadata,
+    Column("recipient_id", String(64), primary_key=True),
+    Column("name", String(64)),
+    Column("phone", String(32)),
+    Column("email", String(254)),
+    Column("wechat_openid", String(64)),
+    Column("wecom_userid", String(64)),
+    Column("push_token", String(256)),
+    Column("webhook_url", String(500)),
+    Column("preferences", Text),  # JSON; None means the district's defaults
+    Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
 add_messaging_tables(metadata)

@@ -7,3 +7,23 @@ class NotificationError(ValueError):
 
 class UnknownTemplate(NotificationError):
     pass
+
+
+class TemplateError(NotificationError):
+    """A template needs a variable the event does not carry, or is malformed."""
+
+
+class RulesError(NotificationError):
+    """The rules file is malformed; the message names the rule."""
+
+
+class MessageNotFound(NotificationError):
+    pass
+
+
+class InvalidPreferences(NotificationError):
+    pass
+
+
+class InvalidReceipt(NotificationError):
+    pass

@@ -1,38 +1,105 @@
-"""Message templates, in Chinese, with the variables each needs."""
+"""Message templates, in Chinese, with variables and per-channel length limits; the texts themselves are data."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import string
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
-from notification.domain.errors import UnknownTemplate
+from notification.domain.errors import TemplateError, UnknownTemplate
 
 CST = timezone(timedelta(hours=8), "CST")
-
-URGENCY_LABELS = {"low": "一般", "normal": "普通", "high": "紧急", "critical": "特急"}
+ELLIPSIS = "…"
 
 
 @dataclass(frozen=True)
 class Template:
     code: str
+    title: str
     text: str
+    per_channel: dict[str, str] = field(default_factory=dict)
+
+    def text_for(self, channel: str) -> str:
+        return self.per_channel.get(channel, self.text)
 
 
-TEMPLATES = {
-    "case_assigned": Template(
-        "case_assigned",
-        "【网格通】您有新的网格案件 {tracking_code}（{urgency_label}）：{summary}。请于 {deadline} 前办结。",
-    ),
-}
+@dataclass(frozen=True)
+class Rendered:
+    title: str
+    body: str
 
 
-def render(template_code: str, variables: dict) -> str:
-    template = TEMPLATES.get(template_code)
-    if template is None:
-        raise UnknownTemplate(f"no template {template_code!r}")
-    values = dict(variables)
-    values.setdefault("urgency_label", URGENCY_LABELS.get(values.get("urgency", ""), ""))
-    deadline = values.get("deadline_at")
-    if isinstance(deadline, datetime):
-        values["deadline"] = deadline.astimezone(CST).strftime("%Y-%m-%d %H:%M")
-    return template.text.format_map(values)
+@dataclass(frozen=True)
+class TemplateBook:
+    templates: dict[str, Template]
+    limits: dict[str, int]
+    labels: dict[str, dict[str, str]]
+
+    def variables(self, payload: dict[str, Any]) -> dict[str, str]:
+        """The payload as text: datetimes in Beijing time, labels for coded fields, and a few derived values."""
+        values: dict[str, str] = {}
+        for name, value in payload.items():
+            values[name] = _text(value)
+        for name, labels in self.labels.items():
+            if name in payload:
+                values[f"{name}_label"] = labels.get(str(payload[name]), str(payload[name]))
+        if "online" in payload:
+            values["place"] = "线上视频调解" if payload["online"] else (payload.get("room_code") or "另行通知")
+        return values
+
+    def render(self, code: str, channel: str, payload: dict[str, Any]) -> Rendered:
+        template = self.templates.get(code)
+        if template is None:
+            raise UnknownTemplate(f"no template {code!r}")
+        values = self.variables(payload)
+        title = _format(template.code, template.title, values)
+        body = _format(template.code, template.text_for(channel), values)
+        return Rendered(title, clip(body, self.limits.get(channel)))
+
+
+def clip(text: str, limit: int | None) -> str:
+    """Keep a text within a channel's limit, marking the cut so that nobody mistakes it for the whole message."""
+    if limit is None or len(text) <= limit:
+        return text
+    return text[: limit - 1] + ELLIPSIS
+
+
+def load_templates(data: dict[str, Any]) -> TemplateBook:
+    templates = {}
+    for code, raw in data.get("templates", {}).items():
+        if "text" not in raw:
+            raise TemplateError(f"template {code!r} has no text")
+        per_channel = {k: v for k, v in raw.items() if k not in ("title", "text")}
+        template = Template(code, raw.get("title", ""), raw["text"], per_channel)
+        for text in (template.title, template.text, *per_channel.values()):
+            _check_syntax(code, text)
+        templates[code] = template
+    return TemplateBook(templates, {k: int(v) for k, v in data.get("limits", {}).items()}, data.get("labels", {}))
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.astimezone(CST).strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, str) and len(value) >= 19 and value[4] == "-" and value[10] == "T":
+        try:  # a datetime as the wire carries it, before the contract loads it
+            return _text(datetime.fromisoformat(value))
+        except ValueError:
+            return value
+    return str(value)
+
+
+def _format(code: str, text: str, values: dict[str, str]) -> str:
+    try:
+        return text.format_map(values)
+    except KeyError as exc:
+        raise TemplateError(f"template {code!r} needs {exc.args[0]!r}, which the event does not carry") from None
+
+
+def _check_syntax(code: str, text: str) -> None:
+    try:
+        list(string.Formatter().parse(text))
+    except ValueError as exc:
+        raise TemplateError(f"template {code!r} is malformed: {exc}") from None

@@ -1,0 +1,438 @@
+"""Delivery providers, one per way of reaching a person: real HTTP and SMTP client code, configured by environment.
+
+A provider's `send` either returns `Accepted` (with the provider's own message id, so a receipt can find the
+message later) or raises `ProviderError`; the caller records the attempt and fails over or backs off.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import smtplib
+import threading
+import time
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import formataddr, parseaddr
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from gridlink.contracts.events.notification import (
+    WEBHOOK_DELIVERY_HEADER,
+    WEBHOOK_SIGNATURE_HEADER,
+    WEBHOOK_TIMESTAMP_HEADER,
+    sign_webhook,
+)
+from notification.config import ChannelConfig
+from notification.domain.errors import InvalidReceipt
+
+log = logging.getLogger("notification.providers")
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """What a provider needs to send one message."""
+
+    message_id: str
+    recipient_id: str
+    channel: str
+    template_code: str
+    title: str
+    body: str
+    address: str
+    correlation_id: str
+
+
+@dataclass(frozen=True)
+class Accepted:
+    provider: str
+    provider_message_id: str | None
+    delivered: bool  # local channels deliver outright; others wait for a receipt
+
+
+@dataclass(frozen=True)
+class Receipt:
+    provider_message_id: str
+    delivered: bool
+    reason: str | None = None
+
+
+class ProviderError(Exception):
+    """The provider refused the message or could not be reached; the text says which and why."""
+
+
+class Provider:
+    code = ""
+    channel = ""
+
+    def send(self, out: Outgoing) -> Accepted:
+        raise NotImplementedError
+
+    def receipts(self, body: Any) -> list[Receipt]:
+        """Parse this provider's delivery-receipt callback body."""
+        raise InvalidReceipt(f"{self.code} sends no delivery receipts")
+
+
+class HttpProvider(Provider):
+    def __init__(self, settings: dict[str, str], timeout: float):
+        self.settings = settings
+        self.timeout = timeout
+        self.http = requests.Session()
+
+    def _post(self, url: str, **kwargs) -> dict:
+        try:
+            response = self.http.post(url, timeout=self.timeout, **kwargs)
+        except requests.RequestException as exc:
+            raise ProviderError(f"{self.code}: {type(exc).__name__}: {exc}") from exc
+        if response.status_code >= 400:
+            raise ProviderError(f"{self.code}: HTTP {response.status_code}: {response.text[:200]}")
+        try:
+            return response.json()
+        except ValueError:
+            raise ProviderError(f"{self.code}: the answer is not JSON: {response.text[:200]}") from None
+
+
+class InboxProvider(Provider):
+    """The message row is the delivery, read over HTTP (GET /inbox/<recipient>); plus a log line to follow."""
+
+    code = channel = "inbox"
+
+    def send(self, out: Outgoing) -> Accepted:
+        log.info(
+            "inbox message delivered",
+            extra={"fields": {"recipient_id": out.recipient_id, "message_id": out.message_id, "text": out.body}},
+        )
+        return Accepted(self.code, out.message_id, delivered=True)
+
+
+class FileProvider(Provider):
+    """Appends one JSON line per message to a file: the local stand-in for every push channel."""
+
+    code = channel = "file"
+    _lock = threading.Lock()
+
+    def __init__(self, path: str):
+        self.path = Path(path)
+
+    def send(self, out: Outgoing) -> Accepted:
+        line = json.dumps({**out.__dict__, "at": time.time()}, ensure_ascii=False)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self._lock, self.path.open("a", encoding="utf-8") as handle:
+                handle.write(line + "\n")
+        except OSError as exc:
+            raise ProviderError(f"file: {exc}") from exc
+        return Accepted(self.code, out.message_id, delivered=True)
+
+
+class SmtpProvider(Provider):
+    code = channel = "email"
+
+    def __init__(self, smtp: dict[str, str], timeout: float):
+        self.host = smtp["host"]
+        self.port = int(smtp["port"])
+        self.sender = smtp["sender"]
+        self.user = smtp.get("user") or None
+        self.password = smtp.get("password") or None
+        self.starttls = smtp.get("starttls", "false").lower() in ("1", "true", "yes")
+        self.timeout = timeout
+
+    def send(self, out: Outgoing) -> Accepted:
+        email = EmailMessage()
+        name, address = parseaddr(self.sender)
+        email["From"] = formataddr((name, address))
+        email["To"] = out.address
+        email["Subject"] = out.title or "网格通通知"
+        email["Message-ID"] = f"<{out.message_id}@gridlink>"
+        email["X-GridLink-Correlation"] = out.correlation_id
+        email.set_content(out.body)
+        try:
+            with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
+                if self.starttls:
+                    smtp.starttls()
+                if self.user:
+                    smtp.login(self.user, self.password or "")
+                smtp.send_message(email)
+        except (OSError, smtplib.SMTPException) as exc:
+            raise ProviderError(f"email: {self.host}:{self.port}: {type(exc).__name__}: {exc}") from exc
+        return Accepted(self.code, out.message_id, delivered=False)
+
+
+class AliyunSms(HttpProvider):
+    """Aliyun SMS (SendSms): an approved template with the text as its parameter; OutId carries our message id."""
+
+    code = "sms_aliyun"
+    channel = "sms"
+
+    def send(self, out: Outgoing) -> Accepted:
+        s = self.settings
+        body = json.dumps(
+            {
+                "PhoneNumbers": out.address,
+                "SignName": s["sign_name"],
+                "TemplateCode": s["template_code"],
+                "TemplateParam": json.dumps({"content": out.body}, ensure_ascii=False),
+                "OutId": out.message_id,
+            },
+            ensure_ascii=False,
+        ).encode()
+        signature = base64.b64encode(hmac.new(s["access_key_secret"].encode(), body, hashlib.sha256).digest())
+        answer = self._post(
+            s["url"],
+            data=body,
+            headers={
+                "Content-Type": "application/json; charset=utf-8",
+                "x-acs-action": "SendSms",
+                "Authorization": f"ACS3-HMAC-SHA256 Credential={s['access_key_id']},Signature={signature.decode()}",
+            },
+        )
+        if answer.get("Code") != "OK":
+            raise ProviderError(f"{self.code}: {answer.get('Code')}: {answer.get('Message')}")
+        return Accepted(self.code, str(answer.get("BizId")), delivered=False)
+
+    def receipts(self, body: Any) -> list[Receipt]:
+        # SmsReport: [{"biz_id": ..., "success": true, "err_code": "DELIVERED", ...}]
+        try:
+            return [Receipt(str(r["biz_id"]), bool(r["success"]), r.get("err_msg")) for r in _as_list(body)]
+        except (KeyError, TypeError) as exc:
+            raise InvalidReceipt(f"{self.code} receipt lacks {exc}") from None
+
+
+class TencentSms(HttpProvider):
+    """Tencent Cloud SMS (SendSms): SessionContext carries our message id; SerialNo is the provider's."""
+
+    code = "sms_tencent"
+    channel = "sms"
+
+    def send(self, out: Outgoing) -> Accepted:
+        s = self.settings
+        phone = out.address if out.address.startswith("+") else f"+86{out.address}"
+        body = json.dumps(
+            {
+                "PhoneNumberSet": [phone],
+                "SmsSdkAppId": s["app_id"],
+                "SignName": s["sign_name"],
+                "TemplateId": s["template_id"],
+                "TemplateParamSet": [out.body],
+                "SessionContext": out.message_id,
+            },
+            ensure_ascii=False,
+        ).encode()
+        stamp = str(int(time.time()))
+        signature = hmac.new(s["secret_key"].encode(), stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+        answer = self._post(
+            s["url"],
+            data=body,
+            headers={
+                "Content-Type": "application/json; charset=utf-8",
+                "X-TC-Action": "SendSms",
+                "X-TC-Timestamp": stamp,
+                "Authorization": f"TC3-HMAC-SHA256 Credential={s['secret_id']}, Signature={signature}",
+            },
+        )
+        response = answer.get("Response", {})
+        if "Error" in response:
+            raise ProviderError(f"{self.code}: {response['Error'].get('Code')}: {response['Error'].get('Message')}")
+        status = (response.get("SendStatusSet") or [{}])[0]
+        if status.get("Code") != "Ok":
+            raise ProviderError(f"{self.code}: {status.get('Code')}: {status.get('Message')}")
+        return Accepted(self.code, str(status.get("SerialNo")), delivered=False)
+
+    def receipts(self, body: Any) -> list[Receipt]:
+        # Status callback: [{"sid": ..., "report_status": "SUCCESS" | "FAIL", "description": ...}]
+        try:
+            return [
+                Receipt(str(r["sid"]), r["report_status"] == "SUCCESS", r.get("description")) for r in _as_list(body)
+            ]
+        except (KeyError, TypeError) as exc:
+            raise InvalidReceipt(f"{self.code} receipt lacks {exc}") from None
+
+
+class WeChatTemplate(HttpProvider):
+    """A WeChat service-account template message to the person's openid, with a cached access token."""
+
+    code = channel = "wechat"
+
+    def __init__(self, settings: dict[str, str], timeout: float):
+        super().__init__(settings, timeout)
+        self._token: tuple[str, float] | None = None
+
+    def _access_token(self) -> str:
+        if self._token and self._token[1] > time.monotonic():
+            return self._token[0]
+        s = self.settings
+        try:
+            response = self.http.get(
+                f"{s['url']}/cgi-bin/token",
+                params={"grant_type": "client_credential", "appid": s["app_id"], "secret": s["app_secret"]},
+                timeout=self.timeout,
+            )
+            answer = response.json()
+        except (requests.RequestException, ValueError) as exc:
+            raise ProviderError(f"wechat: access token: {exc}") from exc
+        if "access_token" not in answer:
+            raise ProviderError(f"wechat: access token: {answer.get('errcode')}: {answer.get('errmsg')}")
+        # Renew a minute early so that a token never expires between fetch and use.
+        self._token = (answer["access_token"], time.monotonic() + int(answer.get("expires_in", 7200)) - 60)
+        return self._token[0]
+
+    def send(self, out: Outgoing) -> Accepted:
+        payload = {
+            "touser": out.address,
+            "template_id": self.settings["template_id"],
+            "data": {
+                "first": {"value": out.title},
+                "keyword1": {"value": out.body},
+                "remark": {"value": "网格通"},
+            },
+            "client_msg_id": out.message_id,  # WeChat drops a repeat of the same id: a retry never sends twice
+        }
+        answer = self._post(
+            f"{self.settings['url']}/cgi-bin/message/template/send",
+            params={"access_token": self._access_token()},
+            data=json.dumps(payload, ensure_ascii=False).encode(),
+            headers={"Content-Type": "application/json; charset=utf-8"},
+        )
+        if answer.get("errcode", 0) != 0:
+            if answer.get("errcode") in (40001, 42001):  # token revoked or expired early
+                self._token = None
+            raise ProviderError(f"wechat: {answer.get('errcode')}: {answer.get('errmsg')}")
+        return Accepted(self.code, str(answer.get("msgid")), delivered=False)
+
+    def receipts(self, body: Any) -> list[Receipt]:
+        # TEMPLATESENDJOBFINISH, as JSON: {"MsgID": 1, "Status": "success" | "failed:user block" | ...}
+        try:
+            return [Receipt(str(r["MsgID"]), r["Status"] == "success", r["Status"]) for r in _as_list(body)]
+        except (KeyError, TypeError) as exc:
+            raise InvalidReceipt(f"wechat receipt lacks {exc}") from None
+
+
+class WeComBot(HttpProvider):
+    """A WeCom (enterprise WeChat) group-bot message that @-mentions the person by mobile number."""
+
+    code = channel = "wecom"
+
+    def send(self, out: Outgoing) -> Accepted:
+        text = {"content": out.body}
+        if out.address.isdigit():
+            text["mentioned_mobile_list"] = [out.address]
+        answer = self._post(self.settings["url"], json={"msgtype": "text", "text": text})
+        if answer.get("errcode", 0) != 0:
+            raise ProviderError(f"wecom: {answer.get('errcode')}: {answer.get('errmsg')}")
+        # The bot API confirms delivery into the group; it sends no later receipt.
+        return Accepted(self.code, None, delivered=True)
+
+
+class AppPush(HttpProvider):
+    """App push through a JPush-style REST API (basic auth with the app key and master secret)."""
+
+    code = channel = "push"
+
+    def send(self, out: Outgoing) -> Accepted:
+        s = self.settings
+        answer = self._post(
+            s["url"],
+            auth=(s["app_key"], s["master_secret"]),
+            json={
+                "platform": "all",
+                "audience": {"registration_id": [out.address]},
+                "notification": {"alert": out.body, "android": {"title": out.title}, "ios": {"alert": out.body}},
+                "options": {"apns_production": True, "third_party_channel": {}},
+                "cid": out.message_id,  # the push service refuses a second push with the same cid
+            },
+        )
+        if "error" in answer:
+            raise ProviderError(f"push: {answer['error'].get('code')}: {answer['error'].get('message')}")
+        return Accepted(self.code, str(answer.get("msg_id")), delivered=False)
+
+    def receipts(self, body: Any) -> list[Receipt]:
+        try:
+            return [Receipt(str(r["msg_id"]), r["status"] == "delivered", r.get("reason")) for r in _as_list(body)]
+        except (KeyError, TypeError) as exc:
+            raise InvalidReceipt(f"push receipt lacks {exc}") from None
+
+
+class SignedWebhook(Provider):
+    """POSTs the message as JSON to a partner's URL, signed with HMAC-SHA256 over the timestamp and body."""
+
+    code = channel = "webhook"
+
+    def __init__(self, secret: str, timeout: float, clock=time.time):
+        self.secret = secret
+        self.timeout = timeout
+        self.clock = clock
+        self.http = requests.Session()
+
+    def send(self, out: Outgoing) -> Accepted:
+        body = json.dumps(
+            {
+                "message_id": out.message_id,
+                "recipient_id": out.recipient_id,
+                "template_code": out.template_code,
+                "title": out.title,
+                "text": out.body,
+                "correlation_id": out.correlation_id,
+            },
+            ensure_ascii=False,
+        ).encode()
+        stamp = int(self.clock())
+        headers = {
+            "Content-Type": "application/json; charset=utf-8",
+            WEBHOOK_TIMESTAMP_HEADER: str(stamp),
+            WEBHOOK_SIGNATURE_HEADER: sign_webhook(self.secret, stamp, body),
+            WEBHOOK_DELIVERY_HEADER: out.message_id,
+        }
+        try:
+            response = self.http.post(out.address, data=body, headers=headers, timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise ProviderError(f"webhook: {type(exc).__name__}: {exc}") from exc
+        if response.status_code >= 300:
+            raise ProviderError(f"webhook: HTTP {response.status_code}: {response.text[:200]}")
+        return Accepted(self.code, out.message_id, delivered=True)
+
+
+def _as_list(body: Any) -> list[dict]:
+    items = body if isinstance(body, list) else [body]
+    if not all(isinstance(i, dict) for i in items):
+        raise InvalidReceipt("a receipt is a JSON object or a list of them")
+    return items
+
+
+class Providers:
+    """The providers of every switched-on channel, in failover order."""
+
+    def __init__(self, by_channel: dict[str, list[Provider]]):
+        self.by_channel = by_channel
+
+    def for_channel(self, channel: str) -> list[Provider]:
+        return self.by_channel.get(channel, [])
+
+    @property
+    def channels(self) -> tuple[str, ...]:
+        return tuple(self.by_channel)
+
+    def by_code(self, code: str) -> Provider | None:
+        return next((p for ps in self.by_channel.values() for p in ps if p.code == code), None)
+
+
+def build_providers(config: ChannelConfig) -> Providers:
+    t = config.http_timeout
+    factories = {
+        "inbox": lambda: [InboxProvider()],
+        "file": lambda: [FileProvider(config.file_path)],
+        "email": lambda: [SmtpProvider(config.smtp, t)],
+        "sms": lambda: [
+            {"aliyun": AliyunSms, "tencent": TencentSms}[p](config.providers[f"sms_{p}"], t)
+            for p in config.sms_providers
+        ],
+        "wechat": lambda: [WeChatTemplate(config.providers["wechat"], t)],
+        "wecom": lambda: [WeComBot(config.providers["wecom"], t)],
+        "push": lambda: [AppPush(config.providers["push"], t)],
+        "webhook": lambda: [SignedWebhook(config.webhook_secret, t)],
+    }
+    return Providers({channel: factories[channel]() for channel in config.channels if channel in factories})

@@ -1,0 +1,290 @@
+"""Each provider adapter against a real local HTTP test double (SMS ×2, WeChat, WeCom, push, signed webhook), and
+email through a real SMTP server (aiosmtpd) that the test starts. The double is shared with the delivery tests."""
+
+from __future__ import annotations
+
+import json
+import mailbox
+import socket
+import subprocess
+import sys
+import threading
+import time
+from email.header import decode_header, make_header
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from gridlink.contracts.events.notification import (
+    WEBHOOK_SIGNATURE_HEADER,
+    WEBHOOK_TIMESTAMP_HEADER,
+    WebhookSignatureError,
+    verify_webhook,
+)
+from notification.adapters.providers import Outgoing, ProviderError, build_providers
+from notification.config import parse_channel_config
+from tests.polling import wait_for
+
+WEBHOOK_SECRET = "partner-shared-secret"
+
+
+class ProviderDouble:
+    """A real HTTP server on 127.0.0.1 that answers like the providers' APIs and records every request.
+
+    `fail[path] = n` makes the next n requests to that path answer 503 (-1: always).
+    """
+
+    def __init__(self):
+        self.requests: list[dict] = []
+        self.fail: dict[str, int] = {}
+        self._lock = threading.Lock()
+        double = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):  # keep test output clean
+                pass
+
+            def do_GET(self):
+                self._answer()
+
+            def do_POST(self):
+                self._answer()
+
+            def _answer(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                status, answer = double.route(self.command, self.path, dict(self.headers), body)
+                data = json.dumps(answer).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def route(self, method: str, path: str, headers: dict, body: bytes) -> tuple[int, dict]:
+        route = path.split("?")[0]
+        with self._lock:
+            n = len(self.requests) + 1
+            self.requests.append({"method": method, "path": route, "query": path, "headers": headers, "body": body})
+            remaining = self.fail.get(route, 0)
+            if remaining:
+                self.fail[route] = remaining - 1 if remaining > 0 else -1
+                return 503, {"error": "deliberately unavailable"}
+        if route == "/aliyun":
+            return 200, {"Code": "OK", "BizId": f"biz-{n}", "RequestId": str(n)}
+        if route == "/tencent":
+            return 200, {"Response": {"SendStatusSet": [{"Code": "Ok", "SerialNo": f"sn-{n}"}]}}
+        if route == "/wechat/cgi-bin/token":
+            return 200, {"access_token": "token-1", "expires_in": 7200}
+        if route == "/wechat/cgi-bin/message/template/send":
+            return 200, {"errcode": 0, "errmsg": "ok", "msgid": 1000 + n}
+        if route == "/wecom":
+            return 200, {"errcode": 0, "errmsg": "ok"}
+        if route == "/push":
+            return 200, {"sendno": "0", "msg_id": f"push-{n}"}
+        if route == "/partner":
+            try:
+                verify_webhook(
+                    WEBHOOK_SECRET,
+                    body,
+                    headers.get(WEBHOOK_TIMESTAMP_HEADER),
+                    headers.get(WEBHOOK_SIGNATURE_HEADER),
+                    now=time.time(),
+                )
+            except WebhookSignatureError as exc:
+                return 401, {"error": str(exc)}
+            return 200, {"received": True}
+        return 404, {"error": f"no route {route}"}
+
+    def calls(self, path: str) -> list[dict]:
+        return [r for r in self.requests if r["path"] == path]
+
+    def json_of(self, path: str) -> list[dict]:
+        return [json.loads(r["body"]) for r in self.calls(path)]
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def channel_env(double: ProviderDouble, smtp_port: int, file_path, channels: str | None = None) -> dict[str, str]:
+    """Every channel switched on, each provider pointed at the double (and email at `smtp_port`)."""
+    return {
+        "NOTIFICATION_CHANNELS": channels or "inbox,sms,wechat,wecom,push,email,webhook,file",
+        "NOTIFICATION_SMS_ALIYUN_URL": f"{double.url}/aliyun",
+        "NOTIFICATION_SMS_ALIYUN_ACCESS_KEY_ID": "ak",
+        "NOTIFICATION_SMS_ALIYUN_ACCESS_KEY_SECRET": "aks",
+        "NOTIFICATION_SMS_TENCENT_URL": f"{double.url}/tencent",
+        "NOTIFICATION_SMS_TENCENT_SECRET_ID": "sid",
+        "NOTIFICATION_SMS_TENCENT_SECRET_KEY": "skey",
+        "NOTIFICATION_SMS_TENCENT_APP_ID": "1400000000",
+        "NOTIFICATION_WECHAT_URL": f"{double.url}/wechat",
+        "NOTIFICATION_WECHAT_APP_ID": "wx-app",
+        "NOTIFICATION_WECHAT_APP_SECRET": "wx-secret",
+        "NOTIFICATION_WECHAT_TEMPLATE_ID": "tmpl-1",
+        "NOTIFICATION_WECOM_WEBHOOK_URL": f"{double.url}/wecom",
+        "NOTIFICATION_PUSH_URL": f"{double.url}/push",
+        "NOTIFICATION_PUSH_APP_KEY": "pk",
+        "NOTIFICATION_PUSH_MASTER_SECRET": "pms",
+        "NOTIFICATION_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "NOTIFICATION_SMTP_PORT": str(smtp_port),
+        "NOTIFICATION_FILE_PATH": str(file_path),
+        "NOTIFICATION_HTTP_TIMEOUT": "5",
+    }
+
+
+MAILDIR_HANDLER = ("aiosmtpd.handlers.Mailbox",)
+
+
+class SmtpServer:
+    """A real SMTP server (aiosmtpd, in its own process) that files every message it accepts in a Maildir."""
+
+    def __init__(self, folder):
+        self.port = free_port()
+        self.maildir = folder
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "aiosmtpd",
+                "-n",
+                "-l",
+                f"127.0.0.1:{self.port}",
+                "-c",
+                *MAILDIR_HANDLER,
+                str(folder),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for(self._listening, timeout=30, what="the SMTP server to listen")
+
+    def _listening(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                return True
+        except OSError:
+            return False
+
+    def messages(self) -> list:
+        return list(mailbox.Maildir(self.maildir, create=False)) if self.maildir.exists() else []
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+@pytest.fixture
+def double():
+    d = ProviderDouble()
+    yield d
+    d.close()
+
+
+@pytest.fixture
+def smtp_server(tmp_path):
+    server = SmtpServer(tmp_path / "maildir")
+    yield server
+    server.stop()
+
+
+def outgoing(channel: str, address: str, body: str = "【网格通】测试消息") -> Outgoing:
+    return Outgoing("m-1", "S0100", channel, "case_assigned", "新案件待办", body, address, "r-1")
+
+
+def providers(double, tmp_path, smtp_port=None, **overrides):
+    env = channel_env(double, smtp_port or free_port(), tmp_path / "out.jsonl")
+    return build_providers(parse_channel_config({**env, **overrides}))
+
+
+def test_email_goes_through_a_real_smtp_server(double, smtp_server, tmp_path):
+    [email] = providers(double, tmp_path, smtp_server.port).for_channel("email")
+    accepted = email.send(outgoing("email", "s0100@grid.haibowan.example", "您有新的网格案件 HB-1"))
+    assert accepted.provider == "email" and accepted.delivered is False  # accepted by SMTP, not yet read
+    [received] = wait_for(smtp_server.messages, what="the email in the Maildir")
+    assert received["To"] == "s0100@grid.haibowan.example"
+    assert str(make_header(decode_header(received["Subject"]))) == "新案件待办"
+    assert received["Message-ID"] == "<m-1@gridlink>"
+    assert "您有新的网格案件 HB-1" in received.get_payload(decode=True).decode("utf-8")
+
+
+def test_email_with_nothing_listening_is_a_provider_error_not_a_crash(double, tmp_path):
+    [email] = providers(double, tmp_path, free_port()).for_channel("email")
+    with pytest.raises(ProviderError, match=r"email: 127\.0\.0\.1"):
+        email.send(outgoing("email", "a@b.example"))
+
+
+def test_both_sms_providers_speak_their_own_api(double, tmp_path):
+    aliyun, tencent = providers(double, tmp_path).for_channel("sms")
+    assert aliyun.send(outgoing("sms", "13900000000")).provider_message_id == "biz-1"
+    assert tencent.send(outgoing("sms", "13900000000")).provider_message_id == "sn-2"
+    [a] = double.json_of("/aliyun")
+    assert a["PhoneNumbers"] == "13900000000" and a["OutId"] == "m-1"
+    assert json.loads(a["TemplateParam"]) == {"content": "【网格通】测试消息"}
+    [t] = double.json_of("/tencent")
+    assert t["PhoneNumberSet"] == ["+8613900000000"] and t["SessionContext"] == "m-1"
+    assert double.calls("/aliyun")[0]["headers"]["Authorization"].startswith("ACS3-HMAC-SHA256 Credential=ak")
+    double.fail["/aliyun"] = 1
+    with pytest.raises(ProviderError, match="HTTP 503"):
+        aliyun.send(outgoing("sms", "13900000000"))
+
+
+def test_wechat_template_message_fetches_and_reuses_its_token(double, tmp_path):
+    [wechat] = providers(double, tmp_path).for_channel("wechat")
+    wechat.send(outgoing("wechat", "openid-1"))
+    wechat.send(outgoing("wechat", "openid-1"))
+    assert len(double.calls("/wechat/cgi-bin/token")) == 1
+    sends = double.calls("/wechat/cgi-bin/message/template/send")
+    assert len(sends) == 2 and "access_token=token-1" in sends[0]["query"]
+    body = json.loads(sends[0]["body"])
+    assert body["touser"] == "openid-1" and body["template_id"] == "tmpl-1"
+    assert body["data"]["keyword1"]["value"] == "【网格通】测试消息"
+
+
+def test_wecom_bot_mentions_the_mobile_and_push_targets_the_device(double, tmp_path):
+    built = providers(double, tmp_path)
+    assert built.for_channel("wecom")[0].send(outgoing("wecom", "13900000000")).delivered is True
+    assert double.json_of("/wecom")[0]["text"]["mentioned_mobile_list"] == ["13900000000"]
+    assert built.for_channel("push")[0].send(outgoing("push", "reg-1")).provider_message_id.startswith("push-")
+    [push] = double.json_of("/push")
+    assert push["audience"] == {"registration_id": ["reg-1"]} and push["cid"] == "m-1"
+    assert double.calls("/push")[0]["headers"]["Authorization"].startswith("Basic ")
+
+
+def test_the_webhook_is_signed_so_the_partner_accepts_it_and_refuses_a_wrong_secret(double, tmp_path):
+    [webhook] = providers(double, tmp_path).for_channel("webhook")
+    assert webhook.send(outgoing("webhook", f"{double.url}/partner")).delivered is True
+    [sent] = double.json_of("/partner")
+    assert sent["message_id"] == "m-1" and sent["text"] == "【网格通】测试消息"
+    [forged] = providers(double, tmp_path, NOTIFICATION_WEBHOOK_SECRET="wrong").for_channel("webhook")
+    with pytest.raises(ProviderError, match="HTTP 401"):
+        forged.send(outgoing("webhook", f"{double.url}/partner"))
+
+
+def test_the_file_channel_appends_one_json_line_per_message(double, tmp_path):
+    [file] = providers(double, tmp_path).for_channel("file")
+    file.send(outgoing("file", "S0100"))
+    file.send(outgoing("file", "S0100", "第二条"))
+    lines = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [line["body"] for line in lines] == ["【网格通】测试消息", "第二条"]
+
+
+def test_a_channel_switched_on_without_credentials_is_refused_at_start():
+    from gridlink.runtime.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"sms_aliyun\.access_key_id"):
+        parse_channel_config({"NOTIFICATION_CHANNELS": "inbox,sms"})
+    with pytest.raises(ConfigError, match="inbox"):
+        parse_channel_config({"NOTIFICATION_CHANNELS": "sms"})
+    assert parse_channel_config({}).channels == ("inbox", "email", "file")
