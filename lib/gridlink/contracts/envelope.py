@@ -76,7 +76,7 @@ def new_envelope(
     from gridlink.contracts.registry import contract_for
 
     contract = contract_for(type, version)
-    if contract.source != source:
+    if not contract.published_by(source):
         raise InvalidEvent(f"{type} is published by {contract.source}, not {source}")
     clean = contract.dump(payload)
     return Envelope(
@@ -102,7 +102,7 @@ def parse_envelope(body: Any) -> Envelope:
     except ValidationError as exc:
         raise InvalidEvent("envelope does not match the contract", exc.messages) from exc
     contract = contract_for(data["type"], data["version"])
-    if contract.source != data["source"]:
+    if not contract.published_by(data["source"]):
         raise InvalidEvent(f"{data['type']} must come from {contract.source}, not {data['source']}")
     payload = contract.load(data["payload"])
     return Envelope(

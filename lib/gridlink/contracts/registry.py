@@ -8,7 +8,7 @@ from typing import Any
 from marshmallow import EXCLUDE, Schema, ValidationError
 
 from gridlink.contracts.envelope import InvalidEvent
-from gridlink.contracts.events import dispatch, intake, mediation, notification, volunteer
+from gridlink.contracts.events import dispatch, intake, mediation, notification, partners, volunteer
 
 
 @dataclass(frozen=True)
@@ -18,6 +18,11 @@ class Contract:
     source: str
     schema: type[Schema]
     summary: str
+    # Types several publishers share (partner departments): any of these may publish it; empty means only `source`.
+    sources: tuple[str, ...] = ()
+
+    def published_by(self, source: str) -> bool:
+        return source == self.source or source in self.sources
 
     def load(self, payload: Any) -> dict[str, Any]:
         """Validate a received payload; fields this version does not know are dropped, as consumers must ignore them."""
@@ -40,26 +45,31 @@ class Contract:
         return wire
 
 
-def _collect() -> dict[tuple[str, int], Contract]:
+def _collect(modules=(intake, dispatch, mediation, notification, volunteer)) -> dict[tuple[str, int], Contract]:
     found: dict[tuple[str, int], Contract] = {}
-    for module in (intake, dispatch, mediation, notification, volunteer):
+    for module in modules:
+        sources = getattr(module, "SOURCES", ())
         for (event_type, version), (schema, summary) in module.EVENTS.items():
-            found[(event_type, version)] = Contract(event_type, version, module.SOURCE, schema, summary)
+            found[(event_type, version)] = Contract(event_type, version, module.SOURCE, schema, summary, sources)
     return found
 
 
 CONTRACTS: dict[tuple[str, int], Contract] = _collect()
+# What partner departments publish into the platform on their own exchanges: kept apart from what the services
+# publish, and found by `contract_for` all the same.
+PARTNER_CONTRACTS: dict[tuple[str, int], Contract] = _collect((partners,))
+_ALL = {**CONTRACTS, **PARTNER_CONTRACTS}
 
 
 def contract_for(event_type: str, version: int | None = None) -> Contract:
     """The contract for a type at a version; with no version, the newest one (what publishers send by default)."""
     if version is None:
-        versions = [v for (t, v) in CONTRACTS if t == event_type]
+        versions = [v for (t, v) in _ALL if t == event_type]
         if not versions:
             raise InvalidEvent(f"unknown event type {event_type!r}")
         version = max(versions)
     try:
-        return CONTRACTS[(event_type, version)]
+        return _ALL[(event_type, version)]
     except KeyError:
         raise InvalidEvent(f"unknown event type {event_type!r} at version {version}") from None
 
