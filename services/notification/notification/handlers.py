@@ -141,9 +141,8 @@ def _compose(
                 policy=policy,
                 now=now,
                 duplicate_of=uow.messages.duplicate_of(key, now - policy.dedup_window),
-                sent_in_window=uow.messages.count_recent(
-                    recipient, policy.rate_limited_channels, now - policy.rate_limit_window
-                ),
+                # Counted per channel: each channel is its own stream of interruptions for the person.
+                sent_in_window=uow.messages.count_recent(recipient, (channel,), now - policy.rate_limit_window),
             )
             if decision.action in ("send", "hold") and contact.address_for(channel) is None:
                 decision = _no_address(recipient, now, notifier)

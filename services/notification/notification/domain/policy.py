@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import random
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta, timezone
 from typing import Any
 
 from notification.domain.errors import InvalidPreferences
@@ -42,7 +42,7 @@ class QuietHours:
         end = datetime.combine(local.date(), self.end, tz)
         if end <= local:
             end += timedelta(days=1)
-        return end
+        return end.astimezone(UTC)  # stored and compared in UTC (SQLite drops offsets)
 
     def to_data(self) -> dict[str, str]:
         return {"start": self.start.strftime("%H:%M"), "end": self.end.strftime("%H:%M")}

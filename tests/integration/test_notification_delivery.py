@@ -1,0 +1,408 @@
+"""From events to delivered messages on a real database (SQLite and PostgreSQL), with providers behind a real
+local HTTP test double, a clock the test moves, and the runtime's durable timer scanner doing the delivery."""
+
+from __future__ import annotations
+
+import json
+import random
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from gridlink.contracts import new_envelope, parse_envelope
+from gridlink.refdata.reading import DEFAULT_DATA_DIR
+from gridlink.runtime.db import Database
+from gridlink.runtime.timers import TimerScanner
+from notification import handlers
+from notification.adapters.orm import metadata
+from notification.adapters.providers import build_providers
+from notification.adapters.reference import load_reference
+from notification.adapters.repository import NotificationUnitOfWork
+from notification.config import parse_channel_config
+from tests.integration.test_notification_providers import ProviderDouble, channel_env, free_port
+
+REF = load_reference(DEFAULT_DATA_DIR)
+STAFF = REF.staff["S0100"]
+NOON = datetime(2026, 11, 30, 4, 0, tzinfo=UTC)  # 12:00 in Beijing
+NIGHT = datetime(2026, 11, 30, 14, 30, tzinfo=UTC)  # 22:30 in Beijing
+MORNING = datetime(2026, 12, 1, 0, 0, tzinfo=UTC)  # 08:00 in Beijing
+
+
+class Clock:
+    def __init__(self, now: datetime):
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def double():
+    d = ProviderDouble()
+    yield d
+    d.close()
+
+
+@pytest.fixture
+def world(new_database, backend, double, tmp_path):
+    database = Database(new_database("notification"), metadata, "notification", NotificationUnitOfWork)
+    metadata.create_all(database.engine)
+    env = channel_env(double, free_port(), tmp_path / "out.jsonl")  # nothing listens for SMTP: email fails
+    clock = Clock(NOON)
+    notifier = handlers.Notifier(REF, build_providers(parse_channel_config(env)), clock, random.Random(1))
+    yield World(database, notifier, clock, double)
+    database.dispose()
+
+
+class World:
+    def __init__(self, database, notifier, clock, double):
+        self.database, self.notifier, self.clock, self.double = database, notifier, clock, double
+        self.scanner = TimerScanner(database, notifier.timers(), "test")
+
+    def consume(self, envelope) -> bool:
+        wire = parse_envelope(json.loads(json.dumps(envelope.to_wire())))  # exactly what the consumer receives
+        return self.database.handle(
+            "notification.test", wire, lambda uow, event: handlers.on_event(uow, event, self.notifier)
+        )
+
+    def at(self, now: datetime) -> int:
+        """Move the clock and fire every timer due by then (several passes: a timer may arm another)."""
+        self.clock.now = now
+        fired = 0
+        for _ in range(5):
+            fired += self.scanner.fire_due(now)
+        return fired
+
+    def messages(self, correlation_id: str, channel: str | None = None) -> list:
+        found = handlers.case_messages(self.database.uow(), correlation_id)
+        return [m for m, _ in found if channel is None or m.channel == channel]
+
+    def one(self, correlation_id: str, channel: str):
+        [m] = self.messages(correlation_id, channel)
+        return m
+
+    def attempts(self, correlation_id: str, channel: str) -> list[dict]:
+        return next(a for m, a in handlers.case_messages(self.database.uow(), correlation_id) if m.channel == channel)
+
+    def outbox(self) -> list[tuple[str, dict]]:
+        table = metadata.tables["outbox"]
+        with self.database.engine.connect() as conn:
+            rows = conn.execute(select(table.c.event_type, table.c.body).order_by(table.c.id)).all()
+        return [(t, json.loads(b)["payload"]) for t, b in rows]
+
+
+def case_assigned(tracking_code: str = "HB-261130-AAAAAA", urgency: str = "normal", assignee: str = "S0100"):
+    report_id = str(uuid.uuid4())
+    return new_envelope(
+        type="case_assigned",
+        source="dispatch",
+        correlation_id=report_id,
+        payload={
+            "case_id": str(uuid.uuid4()),
+            "report_id": report_id,
+            "tracking_code": tracking_code,
+            "category_code": "street_lamp",
+            "urgency": urgency,
+            "grid_code": "150302001001001",
+            "tier": "grid",
+            "unit_code": "150302001001001",
+            "assignee_id": assignee,
+            "assignee_role": "full_time_worker",
+            "deadline_at": datetime(2026, 12, 4, 9, 0, tzinfo=UTC),
+            "summary": "路灯不亮",
+        },
+    )
+
+
+def test_an_event_becomes_an_inbox_message_at_once_and_provider_deliveries_only_from_timers(world):
+    event = case_assigned()
+    assert world.consume(event)
+    inbox = world.one(event.correlation_id, "inbox")
+    assert inbox.status == "delivered" and "HB-261130-AAAAAA" in inbox.body
+    assert {m.channel: m.status for m in world.messages(event.correlation_id)} == {
+        "inbox": "delivered",
+        "sms": "pending",
+        "wecom": "pending",
+        "email": "pending",
+        "file": "pending",
+    }
+    assert world.double.requests == []  # nothing left the process inside the consuming transaction
+    world.at(NOON)
+    [sms] = world.double.json_of("/aliyun")
+    assert sms["PhoneNumbers"] == STAFF.phone and "HB-261130-AAAAAA" in json.loads(sms["TemplateParam"])["content"]
+    assert world.one(event.correlation_id, "sms").status == "sent"
+    assert world.one(event.correlation_id, "wecom").status == "delivered"
+    assert world.one(event.correlation_id, "file").status == "delivered"
+    email = world.one(event.correlation_id, "email")  # no SMTP server listens: retried later, never a crash
+    assert email.status == "pending" and email.status_reason.startswith("retrying: email: 127.0.0.1")
+    assert NOON + timedelta(seconds=1) <= email.due_at <= NOON + timedelta(seconds=2)
+    sent = [p["channel"] for t, p in world.outbox() if t == "message_sent"]
+    assert sorted(sent) == ["file", "inbox", "sms", "wecom"]
+
+
+def test_a_redelivered_event_never_sends_twice(world):
+    event = case_assigned()
+    assert world.consume(event) is True
+    world.at(NOON)
+    assert world.consume(event) is False
+    world.at(NOON + timedelta(minutes=1))
+    assert len(world.double.calls("/aliyun")) == 1 and len(world.double.calls("/wecom")) == 1
+    assert len(world.messages(event.correlation_id)) == 5
+
+
+def test_sms_fails_over_to_the_second_provider_and_every_attempt_is_recorded(world):
+    world.double.fail["/aliyun"] = -1
+    event = case_assigned()
+    world.consume(event)
+    world.at(NOON)
+    sms = world.one(event.correlation_id, "sms")
+    assert (sms.status, sms.provider, sms.provider_message_id) == ("sent", "sms_tencent", "sn-2")
+    assert [(a["provider"], a["outcome"]) for a in world.attempts(event.correlation_id, "sms")] == [
+        ("sms_aliyun", "failed"),
+        ("sms_tencent", "sent"),
+    ]
+    with world.database.uow() as uow:
+        assert handlers.apply_receipts(
+            uow, "sms_tencent", [{"sid": "sn-2", "report_status": "SUCCESS"}], world.notifier
+        )
+    assert world.one(event.correlation_id, "sms").status == "delivered"
+
+
+def test_when_every_provider_fails_it_backs_off_with_jitter_then_gives_up(world):
+    world.double.fail["/aliyun"] = world.double.fail["/tencent"] = -1
+    event = case_assigned()
+    world.consume(event)
+    now, due_times = NOON, []
+    for _ in range(REF.policy.max_attempts):
+        world.at(now)
+        sms = world.one(event.correlation_id, "sms")
+        if sms.status != "pending":
+            break
+        due_times.append((sms.due_at - now).total_seconds())
+        now = sms.due_at
+    assert sms.status == "failed" and "sms_tencent" in sms.status_reason
+    assert len(world.attempts(event.correlation_id, "sms")) == 2 * REF.policy.max_attempts
+    for n, delay in enumerate(due_times, 1):  # each wait is between half and all of base * 2^(n-1)
+        ceiling = REF.policy.backoff_base.total_seconds() * 2 ** (n - 1)
+        assert ceiling / 2 <= delay <= ceiling
+    failed = [p for t, p in world.outbox() if t == "message_failed"]
+    assert [p["channel"] for p in failed] == ["sms"]
+
+
+def test_quiet_hours_hold_sms_until_morning_but_not_the_inbox_or_an_urgent_case(world):
+    world.clock.now = NIGHT
+    normal, urgent = case_assigned("HB-NIGHT-NORMAL"), case_assigned("HB-NIGHT-URGENT", urgency="critical")
+    world.consume(normal)
+    world.consume(urgent)
+    world.at(NIGHT + timedelta(minutes=5))
+    assert world.one(normal.correlation_id, "inbox").status == "delivered"
+    held = world.one(normal.correlation_id, "sms")
+    assert (held.status, held.status_reason, held.due_at) == ("pending", "quiet_hours", MORNING)
+    assert world.one(urgent.correlation_id, "sms").status == "sent"
+    world.at(MORNING - timedelta(minutes=1))
+    assert world.one(normal.correlation_id, "sms").status == "pending"
+    world.at(MORNING)
+    assert world.one(normal.correlation_id, "sms").status == "sent"
+
+
+def test_identical_messages_within_the_window_are_skipped_as_duplicates(world):
+    first, again = case_assigned("HB-SAME"), case_assigned("HB-SAME")
+    world.consume(first)
+    world.clock.now = NOON + timedelta(minutes=5)
+    world.consume(again)
+    dup = world.one(again.correlation_id, "sms")
+    assert (
+        dup.status == "skipped"
+        and dup.status_reason == f"duplicate of {world.one(first.correlation_id, 'sms').message_id}"
+    )
+    world.clock.now = NOON + REF.policy.dedup_window + timedelta(minutes=6)
+    later = case_assigned("HB-SAME")
+    world.consume(later)
+    assert world.one(later.correlation_id, "sms").status == "pending"
+
+
+def test_over_the_rate_limit_messages_are_merged_into_one_digest(world):
+    events = [case_assigned(f"HB-RATE-{i}") for i in range(REF.policy.rate_limit_max + 2)]
+    for i, event in enumerate(events):
+        world.clock.now = NOON + timedelta(minutes=i)
+        world.consume(event)
+    statuses = [world.one(e.correlation_id, "sms").status for e in events]
+    assert statuses == ["pending"] * REF.policy.rate_limit_max + ["merged", "merged"]
+    assert world.one(events[-1].correlation_id, "sms").status_reason == "rate_limited"
+    assert world.one(events[-1].correlation_id, "inbox").status == "delivered"  # the record is never withheld
+    world.at(NOON + timedelta(minutes=len(events)))
+    assert len(world.double.calls("/aliyun")) == REF.policy.rate_limit_max
+    first_merged_at = NOON + timedelta(minutes=REF.policy.rate_limit_max)
+    world.at(first_merged_at + REF.policy.digest_window - timedelta(seconds=1))
+    assert world.one(events[-1].correlation_id, "sms").merged_into is None
+    world.at(first_merged_at + REF.policy.digest_window)
+    merged = [world.one(e.correlation_id, "sms") for e in events[-2:]]
+    assert merged[0].merged_into and merged[0].merged_into == merged[1].merged_into
+    digest = handlers.message(world.database.uow(), merged[0].merged_into)[0]
+    assert digest.status == "sent" and digest.template_code == "digest"
+    assert json.loads(world.double.json_of("/aliyun")[-1]["TemplateParam"])["content"] == digest.body
+    assert "2 条" in digest.body
+
+
+def test_low_priority_messages_wait_for_the_digest(world):
+    report_id = str(uuid.uuid4())
+    world.consume(contact(report_id))
+    accepted = new_envelope(
+        type="case_accepted",
+        source="dispatch",
+        correlation_id=report_id,
+        payload={
+            "case_id": "c-1",
+            "report_id": report_id,
+            "tracking_code": "HB-LOW",
+            "grid_code": "150302001001001",
+            "tier": "grid",
+            "unit_code": "150302001001001",
+            "accepted_by": "S0100",
+            "deadline_at": datetime(2026, 12, 4, 9, 0, tzinfo=UTC),
+        },
+    )
+    world.consume(accepted)
+    assert (
+        world.one(report_id, "sms").status == "merged" and world.one(report_id, "sms").status_reason == "low_priority"
+    )
+    assert world.one(report_id, "inbox").status == "delivered"
+    world.at(NOON + REF.policy.digest_window)
+    digest_id = world.one(report_id, "sms").merged_into
+    assert handlers.message(world.database.uow(), digest_id)[0].status == "sent"
+
+
+def contact(report_id: str, **fields):
+    return new_envelope(
+        type="reporter_contact_registered",
+        source="intake",
+        correlation_id=report_id,
+        payload={
+            "recipient_id": f"reporter:{report_id}",
+            "report_id": report_id,
+            "tracking_code": "HB-X",
+            "phone": "13900001234",
+            "wechat_openid": "openid-zhang",
+            **fields,
+        },
+    )
+
+
+def report_accepted(report_id: str):
+    return new_envelope(
+        type="report_accepted",
+        source="intake",
+        correlation_id=report_id,
+        payload={
+            "report_id": report_id,
+            "tracking_code": "HB-261130-REPORT",
+            "channel": "app",
+            "category_code": "street_lamp",
+            "category_kind": "general",
+            "urgency": "normal",
+            "description": "路灯不亮",
+            "grid_code": "150302001001001",
+            "community_code": "150302001001",
+            "sub_centre_code": "150302001",
+            "lat": 39.67,
+            "long": 106.82,
+            "submitted_at": NOON,
+        },
+    )
+
+
+def test_a_report_receipt_waits_for_the_reporters_address_whichever_event_comes_first(world):
+    late, early = str(uuid.uuid4()), str(uuid.uuid4())
+    world.consume(report_accepted(late))  # the address is not known yet
+    world.at(NOON)
+    held = world.one(late, "sms")
+    assert (held.status, held.status_reason) == ("pending", "awaiting_address")
+    assert world.one(late, "inbox").status == "delivered"
+    world.clock.now = NOON + timedelta(minutes=2)
+    world.consume(contact(late))
+    world.consume(contact(early))
+    world.consume(report_accepted(early))
+    world.at(NOON + timedelta(minutes=2))
+    for report_id in (late, early):
+        assert world.one(report_id, "sms").status == "sent"
+        assert world.one(report_id, "wechat").status == "sent"
+    assert {s["PhoneNumbers"] for s in world.double.json_of("/aliyun")} == {"13900001234"}
+    assert all(
+        "HB-261130-REPORT" in s["data"]["keyword1"]["value"]
+        for s in world.double.json_of("/wechat/cgi-bin/message/template/send")
+    )
+    never = str(uuid.uuid4())
+    world.consume(report_accepted(never))
+    world.at(NOON + timedelta(minutes=2) + REF.policy.address_hold)
+    skipped = world.one(never, "sms")
+    assert (skipped.status, skipped.status_reason) == ("skipped", "no_address")
+
+
+def test_an_opted_out_category_is_skipped_with_its_reason_but_urgent_cases_still_arrive(world):
+    handlers.set_preferences(world.database.uow(), "S0100", {"opt_out": ["case_work"]}, REF)
+    normal, urgent = case_assigned("HB-OPT-1"), case_assigned("HB-OPT-2", urgency="critical")
+    world.consume(normal)
+    world.consume(urgent)
+    assert world.one(normal.correlation_id, "sms").status_reason == "opted_out"
+    assert world.one(normal.correlation_id, "inbox").status == "delivered"
+    assert world.one(urgent.correlation_id, "sms").status == "pending"
+
+
+def test_escalation_to_a_department_reaches_the_partner_by_signed_webhook(world):
+    handlers.set_contact(world.database.uow(), "partner:dept-cgj", {"webhook_url": f"{world.double.url}/partner"})
+    report_id = str(uuid.uuid4())
+    escalated = new_envelope(
+        type="case_escalated",
+        source="dispatch",
+        correlation_id=report_id,
+        payload={
+            "case_id": "c-9",
+            "report_id": report_id,
+            "tracking_code": "HB-ESC",
+            "grid_code": "150302001001001",
+            "tier": "department",
+            "unit_code": "dept-cgj",
+            "assignee_id": None,
+            "from_tier": "district",
+            "from_unit_code": "150302",
+            "reason": "需城管执法",
+            "automatic": False,
+            "deadline_at": datetime(2026, 12, 5, 9, 0, tzinfo=UTC),
+        },
+    )
+    world.consume(escalated)
+    world.at(NOON)
+    webhook = world.one(report_id, "webhook")
+    assert webhook.status == "delivered" and webhook.recipient_id == "partner:dept-cgj"
+    [received] = world.double.json_of("/partner")  # the double answers 401 unless the signature verifies
+    assert received["message_id"] == webhook.message_id and "HB-ESC" in received["text"]
+    assert world.one(report_id, "inbox").recipient_id == "unit:dept-cgj"
+
+
+def test_a_volunteer_gets_the_order_now_and_a_reminder_before_the_acceptance_deadline(world):
+    handlers.set_contact(world.database.uow(), "V0001", {"push_token": "device-1"})
+    accept_by = NOON + timedelta(hours=2)
+    dispatched = new_envelope(
+        type="order_dispatched",
+        source="volunteer",
+        correlation_id="order-1",
+        payload={
+            "order_id": "order-1",
+            "service_code": "elder_visit",
+            "grid_code": "150302001001001",
+            "volunteer_id": "V0001",
+            "accept_by": accept_by,
+        },
+    )
+    world.consume(dispatched)
+    world.at(NOON)
+    assert {m.template_code for m in world.messages("order-1")} == {"order_dispatched"}
+    assert world.one("order-1", "push").status == "sent"
+    world.at(accept_by - timedelta(minutes=31))
+    assert len(world.messages("order-1", "push")) == 1
+    world.at(accept_by - timedelta(minutes=30))
+    reminders = [m for m in world.messages("order-1") if m.template_code == "order_accept_reminder"]
+    assert {m.channel: m.status for m in reminders} == {"inbox": "delivered", "push": "sent", "file": "delivered"}
+    assert [p["audience"]["registration_id"] for p in world.double.json_of("/push")] == [["device-1"]] * 2
