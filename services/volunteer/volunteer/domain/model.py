@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from volunteer.domain.errors import InvalidTransition, NotAllowed
@@ -22,6 +22,7 @@ from volunteer.domain.ledger import money
 HOLDING = ("offered", "accepted", "confirmed", "in_service")  # states in which the order counts to a volunteer's load
 WITH_VOLUNTEER = ("accepted", "confirmed", "in_service")
 CANCELLABLE = ("pending_review", "approved", "offered", "open", *WITH_VOLUNTEER)
+BOOKING_HORIZON = timedelta(days=90)  # how far ahead a service can be booked
 STATUSES = ("pending_review", "rejected", "approved", "open", *HOLDING, "completed", "closed", "cancelled")
 
 
@@ -100,8 +101,7 @@ class Order:
         now: datetime,
     ) -> Order:
         """A resident's own order (点单); the order is its own correlation id."""
-        if scheduled_at is not None and scheduled_at <= now:
-            raise InvalidTransition("the service time must be in the future")
+        _check_booking(scheduled_at, now)
         order_id = str(uuid.uuid4())
         order = cls(
             order_id=order_id,
@@ -137,8 +137,7 @@ class Order:
     def approve(self, actor: str, now: datetime, scheduled_at: datetime | None = None) -> None:
         self._require("approve", "pending_review")
         if scheduled_at is not None:
-            if scheduled_at <= now:
-                raise InvalidTransition("the service time must be in the future")
+            _check_booking(scheduled_at, now)
             self.scheduled_at = scheduled_at
         self._step(now, "approved", actor)
         self._emit("order_approved", reviewed_by=actor, scheduled_at=self.scheduled_at)
@@ -324,3 +323,8 @@ class Order:
 
     def _emit(self, event_type: str, **fields) -> None:
         self.events.append((event_type, {"order_id": self.order_id, "case_id": self.case_id, **fields}))
+
+
+def _check_booking(scheduled_at: datetime | None, now: datetime) -> None:
+    if scheduled_at is not None and not now < scheduled_at <= now + BOOKING_HORIZON:
+        raise InvalidTransition(f"the service time must be in the future, within {BOOKING_HORIZON.days} days")

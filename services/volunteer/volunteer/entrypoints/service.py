@@ -110,7 +110,7 @@ class Decline(_Body):
 
 
 class Complete(_Body):
-    hours = fields.Decimal(required=True, places=2, validate=validate.Range(min=0, min_inclusive=False))
+    hours = fields.Decimal(required=True, validate=validate.Range(min=0, max=24, min_inclusive=False))
     note = fields.String(required=True, validate=validate.Length(min=1, max=2000))
     photo_urls = fields.List(
         fields.Url(schemes={"http", "https"}), required=True, validate=validate.Length(min=1, max=9)
