@@ -203,7 +203,7 @@ def test_the_main_line_from_report_to_closed():
     # Closing cancels every deadline timer and the evaluation timer.
     cancelled = {(op.kind, op.key) for op in case.timer_ops if op.due_at is None}
     assert ("evaluation_timeout", case.case_id) in cancelled
-    assert ("case_overdue", f"{case.case_id}:resolution") in cancelled
+    assert ("case_overdue", f"{case.case_id}:1:resolution") in cancelled
 
 
 def test_resolved_events_ask_the_reporter_to_rate():

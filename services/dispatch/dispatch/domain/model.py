@@ -199,6 +199,7 @@ class Case:
         self.handling_class = deadlines.handling_class
         self.acceptance_deadline_at, self.deadline_at = deadlines.acceptance_at, deadlines.resolution_at
         self.suspended_at = self.suspended_from = None
+        self._cancel_timers()  # the ending period's
         self.periods.append(
             Period(
                 len(self.periods) + 1,
@@ -211,7 +212,6 @@ class Case:
             )
         )
         self._move(action, "assigned", now, actor, f"{reason} → {a.tier} {a.unit_code}")
-        self._cancel_timers()
         for stage in STAGES:
             self._arm(stage, policy, now)
 
@@ -445,14 +445,20 @@ class Case:
     def _arm(self, stage: str, policy: DeadlinePolicy, now: datetime) -> None:
         due = self.acceptance_deadline_at if stage == "acceptance" else self.deadline_at
         payload = {"case_id": self.case_id, "stage": stage, "period": self.period.no, "deadline_at": due.isoformat()}
-        key = f"{self.case_id}:{stage}"
+        key = self._timer_key(stage)
         self.timer_ops.append(TimerOp("case_due_soon", key, policy.due_soon_at(now, due), payload))
         self.timer_ops.append(TimerOp("case_overdue", key, due, payload))
 
+    def _timer_key(self, stage: str) -> str:
+        """One key per period and stage, so a timer row fires once and is never re-armed for a later period."""
+        return f"{self.case_id}:{self.period.no}:{stage}"
+
     def _cancel_timers(self, *stages: str) -> None:
+        if self.period is None:
+            return
         for stage in stages or STAGES:
             for kind in ("case_due_soon", "case_overdue", "case_escalation"):
-                self.timer_ops.append(TimerOp(kind, f"{self.case_id}:{stage}"))
+                self.timer_ops.append(TimerOp(kind, self._timer_key(stage)))
 
     def stage_pending(self, stage: str, period_no: int) -> bool:
         """Whether a timer for this stage of this period still matters (nothing has moved the case on)."""
@@ -491,7 +497,7 @@ class Case:
         self._move("supervise", self.state, now, SYSTEM_ACTOR, f"{stage} overdue since {due.isoformat()}")
         self.events.append(("case_overdue", {**self._deadline_payload(stage), "supervision_id": record.supervision_id}))
         payload = {"case_id": self.case_id, "stage": stage, "period": period_no, "deadline_at": due.isoformat()}
-        self.timer_ops.append(TimerOp("case_escalation", f"{self.case_id}:{stage}", escalate_at, payload))
+        self.timer_ops.append(TimerOp("case_escalation", self._timer_key(stage), escalate_at, payload))
         return True
 
     def press(self, actor: Actor, reason: str, now: datetime) -> Supervision:
