@@ -16,7 +16,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from gridlink.contracts import CONTRACTS
+from gridlink.contracts import CONTRACTS, registry
 from gridlink.devstack import DEFAULT_PORTS, SERVICES
 from gridlink.runtime.config import REPO_ROOT, load_settings
 
@@ -322,7 +322,7 @@ def test_partner_binds_every_event_type_except_personal_data_and_no_wildcards(pa
     assert set(topic) == {f"{s}.events" for s in SERVICES} | {f"partner.{code}.events"}
     personal_types = {t for (t, _v) in CONTRACTS if personal(t)}
     assert {"reporter_contact_registered", "party_contact_registered"} <= personal_types
-    for (event_type, _version), contract in CONTRACTS.items():
+    for (event_type, _version), contract in {**CONTRACTS, **getattr(registry, "PARTNER_CONTRACTS", {})}.items():
         if contract.source in SERVICES:
             read = topic[f"{contract.source}.events"]["read"]
             assert matches(read, event_type) is not personal(event_type), event_type
@@ -336,7 +336,8 @@ def test_partner_binds_every_event_type_except_personal_data_and_no_wildcards(pa
 
 
 def test_every_partner_that_publishes_in_the_contracts_has_a_broker_user():
-    codes = {s.split(".", 1)[1] for c in CONTRACTS.values() for s in publishers(c) if s.startswith("partner.")}
+    partner_contracts = getattr(registry, "PARTNER_CONTRACTS", {})
+    codes = {s.split(".", 1)[1] for c in partner_contracts.values() for s in publishers(c) if s.startswith("partner.")}
     assert codes <= set(PARTNERS.values())
     users = set(objects("prod", "User"))
     assert users == {"gridlink-services", *(f"{department}-partner" for department in PARTNERS)}
