@@ -176,8 +176,13 @@ def test_dispatch_referrals_start_where_their_category_routes():
 def test_eligibility_rules_refuse_what_a_channel_does_not_take(channel, dispute_type, extra, message):
     with pytest.raises(NotEligible, match=message):
         DisputeCase.open_walk_in(
-            category_code="x", dispute_type=dispute_type, description="…", channel=CAT.channel(channel),
-            now=NOW, by="M001", **extra,
+            category_code="x",
+            dispute_type=dispute_type,
+            description="…",
+            channel=CAT.channel(channel),
+            now=NOW,
+            by="M001",
+            **extra,
         )
 
 
@@ -224,8 +229,11 @@ def test_an_agreement_opens_a_30_day_confirmation_window_and_a_follow_up():
     with pytest.raises(UnknownReference, match="no party"):
         d.reach_agreement("赔偿", [{"party_id": "nobody", "obligation": "x", "due_on": date(2026, 12, 10)}], NOW, "M")
     d.reach_agreement(
-        "乙方赔偿甲方维修费 3000 元", [{"party_id": applicant, "obligation": "配合维修", "due_on": date(2026, 12, 10)}],
-        NOW, "M001", CAL,
+        "乙方赔偿甲方维修费 3000 元",
+        [{"party_id": applicant, "obligation": "配合维修", "due_on": date(2026, 12, 10)}],
+        NOW,
+        "M001",
+        CAL,
     )
     (event_type, payload) = d.events[-1]
     wire = contract_for(event_type).dump(payload)
