@@ -282,9 +282,11 @@ def test_an_action_goes_to_dispatch_with_the_persons_token_and_is_logged(console
     refused = requests.post(url, json={"reason": "again"}, headers=headers, timeout=10)
     assert refused.status_code == 409 and refused.json()["dispatch_status"] == 409
 
-    community = {"Authorization": f"Bearer {token('community_operator', GRID[:12])}"}
-    forbidden = requests.post(url.replace("escalate", "supervise"), json={"reason": "x"}, headers=community)
-    assert forbidden.status_code == 403 and forbidden.json()["error"]["code"] == "forbidden"
+    fresh = str(uuid.uuid4())  # reported, but dispatch has not opened a case for it yet
+    console.publish(report_accepted(fresh))
+    wait_for(lambda: console.case(fresh, DISTRICT), what="report recorded")
+    too_early = requests.post(url.replace(cid, fresh), json={"reason": "x"}, headers=headers, timeout=10)
+    assert too_early.status_code == 403 and "no dispatch case yet" in too_early.json()["error"]["description"]
     assert requests.post(url.replace("escalate", "dance"), json={"reason": "x"}, headers=headers).status_code == 404
     assert requests.post(url, json={"reason": " "}, headers=headers).status_code == 400
     assert requests.post(url, data="{", headers=headers).status_code == 400

@@ -205,12 +205,43 @@ def test_the_map_projects_every_grid_inside_the_picture():
 def test_who_may_supervise_or_escalate():
     open_case = summary(state="assigned", case_id="C1")
     assert allowed_actions("district_operator", open_case) == ["supervise", "escalate"]
-    assert allowed_actions("community_operator", open_case) == ["escalate"]
+    assert allowed_actions("community_operator", open_case) == ["supervise", "escalate"]
     assert allowed_actions("district_operator", summary(state="closed", case_id="C1")) == []
     assert allowed_actions("district_operator", summary(state="reported")) == []  # dispatch has no case yet
-    with pytest.raises(NotAllowed, match="may not supervise"):
-        check_action("community_operator", open_case, "supervise")
+    with pytest.raises(NotAllowed, match="no dispatch case yet"):
+        check_action("community_operator", summary(state="reported"), "supervise")
     with pytest.raises(NotAllowed, match="closed"):
         check_action("admin", summary(state="closed", case_id="C1"), "escalate")
     with pytest.raises(UnknownAction):
         check_action("admin", open_case, "delete")
+
+
+def test_a_suspension_stops_the_clock_and_resuming_returns_to_the_work():
+    events = [*lifecycle()[:2], ev(3, "case_started", 5, started_by="S0004", tier="grid")]
+    events += [
+        ev(4, "case_due_soon", 60, stage="resolution", deadline_at=T0, tier="grid"),
+        ev(5, "case_suspended", 61, suspended_by="S0004", reason="等待配件", tier="grid"),
+    ]
+    suspended = project("R1", events)
+    assert suspended.state == "suspended" and suspended.is_open and not suspended.due_soon
+    resumed = project("R1", [*events, ev(6, "case_resumed", 120, resumed_by="S0004", deadline_at=T0, tier="grid")])
+    assert resumed.state == "in_progress"
+    press = ev(7, "case_supervised", 62, supervised_by="S0200", supervision_id="P1", stage="resolution",
+               deadline_at=T0, reason="督办", tier="grid")  # fmt: skip
+    pressed = project("R1", [*events, press])
+    assert pressed.supervisions == 1
+
+
+def test_the_service_subscribes_to_every_event_the_domain_folds():
+    from console.domain.cases import CONSUMED
+    from console.entrypoints.service import ConsoleService
+    from gridlink.contracts import contract_for
+
+    subscribed = {
+        (entrypoint.source_service, entrypoint.event_type)
+        for attr in vars(ConsoleService).values()
+        for entrypoint in getattr(attr, "nameko_entrypoints", ())
+        if hasattr(entrypoint, "event_type")
+    }
+    assert subscribed == set(CONSUMED)
+    assert all(contract_for(kind).source == source for source, kind in CONSUMED)

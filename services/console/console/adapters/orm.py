@@ -56,6 +56,7 @@ cases = Table(
     Column("resolved_on_time", Boolean),
     Column("rating", String(32)),
     Column("escalations", Integer, nullable=False),
+    Column("supervisions", Integer, nullable=False),
     Column("dispute_code", String(64)),
     Column("order_id", String(64)),
     Column("last_event_type", String(64)),

@@ -14,7 +14,7 @@ from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from console.adapters.orm import actions, cases, events
-from console.domain.cases import CaseSummary, RecordedEvent
+from console.domain.cases import OPEN_STATES, CaseSummary, RecordedEvent
 from gridlink.contracts import Envelope, contract_for
 from gridlink.runtime.db import UnitOfWork, as_utc
 
@@ -106,7 +106,7 @@ class CaseRepository:
         if grid_code:
             query = query.where(cases.c.grid_code == grid_code)
         if open_only:
-            query = query.where(cases.c.state.in_(("reported", "assigned", "accepted", "returned", "escalated")))
+            query = query.where(cases.c.state.in_(OPEN_STATES))
         if attention_only:
             query = query.where(cases.c.overdue.is_(True) | cases.c.due_soon.is_(True))
         query = query.order_by(cases.c.reported_at.desc())

@@ -7,9 +7,10 @@ from console.domain.cases import CaseSummary
 # The command hall, the sub-centres and the workstations; grid workers use their own app.
 CONSOLE_ROLES = ("community_operator", "sub_centre_operator", "district_operator", "admin")
 
-# Supervision (督办) is a higher tier pressing a lower one; escalation (上报) sends the case up a tier.
+# Supervision (督办) is a higher tier pressing a lower one; escalation (上报) sends the case up a tier. dispatch
+# checks again, with the person's token, that they stand above the case's tier and cover its unit.
 ACTIONS: dict[str, tuple[str, ...]] = {
-    "supervise": ("sub_centre_operator", "district_operator", "admin"),
+    "supervise": ("community_operator", "sub_centre_operator", "district_operator", "admin"),
     "escalate": ("community_operator", "sub_centre_operator", "district_operator", "admin"),
 }
 

@@ -10,7 +10,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-OPEN_STATES = ("reported", "assigned", "accepted", "returned", "escalated")
+OPEN_STATES = (
+    "reported", "assigned", "accepted", "in_progress", "returned", "escalated", "suspended", "transferred", "reopened"
+)  # fmt: skip
 DONE_STATES = ("resolved", "evaluated", "closed")
 SATISFIED = ("satisfied", "basically_satisfied")
 
@@ -26,6 +28,12 @@ CONSUMED: tuple[tuple[str, str], ...] = (
     ("dispatch", "case_resolved"),
     ("dispatch", "case_evaluated"),
     ("dispatch", "case_closed"),
+    ("dispatch", "case_started"),
+    ("dispatch", "case_suspended"),
+    ("dispatch", "case_resumed"),
+    ("dispatch", "case_transferred"),
+    ("dispatch", "case_supervised"),
+    ("dispatch", "case_reopened"),
     ("dispatch", "case_referred_to_mediation"),
     ("dispatch", "case_referred_to_volunteers"),
     ("mediation", "dispute_case_opened"),
@@ -85,6 +93,7 @@ class CaseSummary:
     resolved_on_time: bool | None = None
     rating: str | None = None
     escalations: int = 0
+    supervisions: int = 0
     dispute_code: str | None = None
     order_id: str | None = None
     last_event_type: str | None = None
@@ -109,8 +118,13 @@ def _code_prefixes(grid_code: str | None) -> tuple[str | None, str | None]:
 def project(correlation_id: str, events: list[RecordedEvent]) -> CaseSummary:
     """Fold every event of one correlation_id, oldest first, into the case's summary."""
     case = CaseSummary(correlation_id=correlation_id)
+    before_suspension = {"state": "accepted"}
     for event in sorted(events, key=lambda e: (e.occurred_at, e.seq)):
+        if event.type == "case_suspended" and case.state != "suspended":
+            before_suspension["state"] = case.state
         _apply(case, event)
+        if event.type == "case_resumed":
+            case.state = before_suspension["state"]
         case.last_event_type, case.last_event_at = event.type, event.occurred_at
     if case.grid_code and not case.sub_centre_code:
         case.community_code, case.sub_centre_code = _code_prefixes(case.grid_code)
@@ -149,6 +163,20 @@ def _apply(case: CaseSummary, event: RecordedEvent) -> None:
         case.due_soon = case.overdue = False
     elif kind == "case_returned":
         case.state = "returned"
+    elif kind == "case_started":
+        case.state = "in_progress"
+    elif kind == "case_suspended":
+        case.state = "suspended"
+        case.due_soon = case.overdue = False  # the clock stopped
+    elif kind == "case_resumed":
+        case.deadline_at = p.get("deadline_at") or case.deadline_at
+    elif kind == "case_transferred":
+        case.state = "transferred"
+    elif kind == "case_supervised":
+        case.supervisions += 1
+    elif kind == "case_reopened":
+        case.state = "reopened"
+        case.resolved_at = case.resolved_on_time = None
     elif kind == "case_due_soon":
         case.due_soon = case.is_open
         case.deadline_at = p.get("deadline_at") or case.deadline_at
@@ -189,6 +217,12 @@ def describe(event: RecordedEvent) -> str:
         "case_resolved": lambda: f"resolved (办结) by {p.get('resolved_by')}: {p.get('resolution')}",
         "case_evaluated": lambda: f"rated {p.get('rating')}" + (" (no answer in time)" if p.get("by_default") else ""),
         "case_closed": lambda: f"closed: {p.get('outcome')}",
+        "case_started": lambda: f"work started by {p.get('started_by')}",
+        "case_suspended": lambda: f"suspended (挂起) by {p.get('suspended_by')}: {p.get('reason')}",
+        "case_resumed": lambda: f"resumed by {p.get('resumed_by')}",
+        "case_transferred": lambda: f"transferred (转办) to {p.get('unit_code')}: {p.get('reason')}",
+        "case_supervised": lambda: f"supervised (督办) by {p.get('supervised_by')}: {p.get('reason')}",
+        "case_reopened": lambda: f"reopened after an unsatisfied rating (#{p.get('reopen_count')})",
         "case_referred_to_mediation": lambda: "referred to mediation",
         "case_referred_to_volunteers": lambda: f"referred to volunteers ({p.get('service_code')})",
         "dispute_case_opened": lambda: f"dispute case {p.get('case_code')} opened ({p.get('channel_code')})",

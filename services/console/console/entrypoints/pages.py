@@ -139,6 +139,8 @@ def case_page(viewer: Viewer, ref: ConsoleReference, view: Timeline, actions_log
         ("dispatch case", c.case_id),
         ("mediation", c.dispute_code),
         ("volunteer order", c.order_id),
+        ("supervised (督办)", f"{c.supervisions} times" if c.supervisions else ""),
+        ("escalated (上报)", f"{c.escalations} times" if c.escalations else ""),
         ("rating", c.rating),
         ("description", c.description),
     )

@@ -122,6 +122,11 @@
         const body = await response.json();
         const detail = body.error || (body.dispatch && body.dispatch.error) || null;
         result.className = response.ok ? "ok" : "error";
+        const log = $("#action-log");
+        if (log) {
+          log.append(el("li", { class: "fresh" }, "just now: " + button.dataset.action + " (" + reason + ") → " +
+            (body.dispatch_status || response.status)));
+        }
         result.textContent = response.ok
           ? button.dataset.action + " sent; dispatch answered " + body.dispatch_status
           : "refused (" + response.status + "): " + (detail ? detail.description : "");

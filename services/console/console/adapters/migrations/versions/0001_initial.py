@@ -63,6 +63,7 @@ def upgrade() -> None:
         sa.Column("resolved_on_time", sa.Boolean),
         sa.Column("rating", sa.String(32)),
         sa.Column("escalations", sa.Integer, nullable=False),
+        sa.Column("supervisions", sa.Integer, nullable=False),
         sa.Column("dispute_code", sa.String(64)),
         sa.Column("order_id", sa.String(64)),
         sa.Column("last_event_type", sa.String(64)),
