@@ -115,7 +115,7 @@ def kill_and_restart(stack: Stack, service: str, down_seconds: float = 1.0) -> N
     stack.kill(service)  # SIGKILL mid-flow
     time.sleep(down_seconds)
     stack.start(service)
-    stack.wait_ready([service], timeout=90)
+    stack.wait_ready([service], timeout=180)
 
 
 @dataclass
