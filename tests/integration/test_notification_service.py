@@ -6,19 +6,18 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import requests
 
 import notification.adapters
-from gridlink.contracts import new_envelope
 from gridlink.runtime.auth import DEFAULT_SECRET, issue_token
 from gridlink.runtime.bus import Bus
 from gridlink.runtime.config import load_settings
 from gridlink.runtime.migrations import upgrade
 from notification.entrypoints.service import RECEIPT_TOKEN_HEADER, NotificationService
+from tests.integration.test_notification_delivery import case_assigned as delivery_case_assigned
 from tests.integration.test_notification_providers import ProviderDouble, SmtpServer, channel_env, free_port
 from tests.polling import wait_for
 
@@ -60,26 +59,8 @@ def service(container_factory, new_vhost, new_database, tmp_path):
 
 
 def case_assigned(tracking_code: str):
-    report_id = str(uuid.uuid4())
-    return new_envelope(
-        type="case_assigned",
-        source="dispatch",
-        correlation_id=report_id,
-        payload={
-            "case_id": str(uuid.uuid4()),
-            "report_id": report_id,
-            "tracking_code": tracking_code,
-            "category_code": "street_lamp",
-            "urgency": "critical",  # urgent: no quiet hours, whatever the hour this test runs at
-            "grid_code": GRID,
-            "tier": "grid",
-            "unit_code": GRID,
-            "assignee_id": "S0100",
-            "assignee_role": "full_time_worker",
-            "deadline_at": datetime(2026, 12, 4, 9, 0, tzinfo=UTC),
-            "summary": "路灯不亮",
-        },
-    )
+    # Urgent: no quiet hours hold it, whatever the hour this test runs at.
+    return delivery_case_assigned(tracking_code, urgency="critical")
 
 
 def case_view(svc, correlation_id: str, headers=None) -> requests.Response:
