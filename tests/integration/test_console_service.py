@@ -312,8 +312,12 @@ def test_reports_per_unit_and_period_with_csv(console):
     console.publish(report_accepted(open_cid, tracking="HB-261130-OPEN01"))
     query = "level=sub_centre&from=2026-11-30&to=2026-11-30"
     units = wait_for(
-        lambda: [u for u in console.get(f"/api/reports?{query}", DISTRICT).json()["units"] if u["received"] == 2],
-        what="both reports counted",
+        lambda: [
+            u
+            for u in console.get(f"/api/reports?{query}", DISTRICT).json()["units"]
+            if (u["received"], u["resolved"]) == (2, 1)
+        ],
+        what="both reports and the resolution counted",
     )
     assert units[0]["unit_code"] == "150302001"
     assert (units[0]["resolved"], units[0]["resolved_on_time"], units[0]["average_handling_hours"]) == (1, 1, 3.0)
