@@ -81,8 +81,8 @@ def test_an_accepted_report_announces_itself_within_its_contract(ref):
         reporter_phone="13900001234",
         now=NOW,
     )
-    [(event_type, payload)] = report.events
-    assert event_type == "report_accepted"
+    [(event_type, payload), (contact_type, _)] = report.events
+    assert (event_type, contact_type) == ("report_accepted", "reporter_contact_registered")
     wire = contract_for(event_type).dump(payload)
     assert wire["reporter_phone_masked"] == "139****1234"
     assert "13900001234" not in str(wire) and "张女士" not in str(wire)

@@ -2,38 +2,192 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from intake.adapters.repository import IntakeUnitOfWork
-from intake.domain.commands import SubmitReport
-from intake.domain.errors import ReportNotFound, UnknownCategory
-from intake.domain.model import Report
+from gridlink.contracts import Envelope
+from intake.adapters.repository import IntakeUnitOfWork, RequestQuery
+from intake.domain.classification import assess_urgency, classify
+from intake.domain.commands import ReceiveAlarm, SubmitReport
+from intake.domain.duplicates import find_original
+from intake.domain.errors import OutsideScope, ReportNotFound, UnknownCategory
+from intake.domain.iot import Device, folds_into
+from intake.domain.model import Classification, Report, Reporter
+from intake.domain.open311 import check_attributes, status_change
 from intake.domain.placement import IntakeReference, place
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """The stored report, and the open original it was linked to when it was a duplicate."""
+
+    report: Report
+    original: Report | None = None
+
+    @property
+    def answer(self) -> Report:
+        """The report the caller should track: the original for a duplicate."""
+        return self.original or self.report
 
 
 def submit_report(
     uow: IntakeUnitOfWork, ref: IntakeReference, cmd: SubmitReport, now: datetime | None = None
-) -> Report:
-    category = ref.categories.get(cmd.category_code)
-    if category is None:
-        raise UnknownCategory(f"category {cmd.category_code!r} is not in the taxonomy")
+) -> Submitted:
+    now = now or datetime.now(UTC)
+    report = _build(ref, cmd, now)
+    with uow:
+        submitted = _store(uow, ref, report, now)
+        uow.commit()
+    return submitted
+
+
+def _build(ref: IntakeReference, cmd: SubmitReport, now: datetime) -> Report:
+    category, classification = _categorise(ref, cmd)
+    attributes = (
+        check_attributes(ref.attributes.get(category.code, []), cmd.attributes) if cmd.attributes is not None else {}
+    )
     placement = place(ref, lat=cmd.lat, long=cmd.long, address_id=cmd.address_id, address=cmd.address)
-    report = Report.accept(
+    if cmd.scope_unit is not None and not placement.grid_code.startswith(cmd.scope_unit):
+        raise OutsideScope(f"grid {placement.grid_code} is outside your unit {cmd.scope_unit}")
+    return Report.accept(
         channel=cmd.channel,
         category=category,
         description=cmd.description,
         placement=placement,
-        reporter_name=cmd.reporter_name,
-        reporter_phone=cmd.reporter_phone,
-        now=now or datetime.now(UTC),
+        now=now,
+        reporter=cmd.reporter or Reporter(name=cmd.reporter_name, phone=cmd.reporter_phone),
+        classification=classification,
+        urgency=assess_urgency(ref.rules, category.urgency, cmd.description, cmd.urgency),
+        media_urls=cmd.media_urls,
+        involved=cmd.involved,
+        attributes=attributes,
+        client=cmd.client,
     )
+
+
+def _store(uow: IntakeUnitOfWork, ref: IntakeReference, report: Report, now: datetime) -> Submitted:
+    """Within the caller's transaction: link a duplicate to its open original, store, and publish."""
+    original = _original_of(uow, ref, report, now)
+    if original is not None:
+        report.merge_into(original)
+        uow.reports.save_counts(original)
+    uow.reports.add(report)
+    _publish(uow, report)
+    return Submitted(report, original)
+
+
+def _categorise(ref: IntakeReference, cmd: SubmitReport):
+    if cmd.category_code:
+        category = ref.categories.get(cmd.category_code)
+        if category is None:
+            raise UnknownCategory(f"category {cmd.category_code!r} is not in the taxonomy")
+        return category, None
+    classification = classify(ref.rules, cmd.description)
+    return ref.categories[classification.category_code], classification
+
+
+def _original_of(uow: IntakeUnitOfWork, ref: IntakeReference, report: Report, now: datetime) -> Report | None:
+    rule = ref.duplicates.for_category(report.category_code)
+    if rule is None or rule.radius_m <= 0:
+        return None
+    p = report.placement
+    candidates = uow.reports.open_originals(report.category_code, p.lat, p.long, rule.radius_m, now - rule.window)
+    found = find_original(rule, p.lat, p.long, now, candidates)
+    return uow.reports.get(found.report_id) if found else None
+
+
+def _publish(uow: IntakeUnitOfWork, report: Report) -> None:
+    for event_type, payload in report.events:
+        # The report is where the whole chain starts, so its id is the correlation_id of everything it causes.
+        uow.publish(event_type, payload, correlation_id=report.report_id)
+
+
+@dataclass(frozen=True)
+class AlarmOutcome:
+    alarm_id: str
+    outcome: str  # reported, folded or repeated (this alarm id was already received)
+    report_id: str
+    tracking_code: str
+
+
+def receive_alarms(
+    uow: IntakeUnitOfWork, ref: IntakeReference, device: Device, alarms: list[ReceiveAlarm], now: datetime | None = None
+) -> list[AlarmOutcome]:
+    """A device's batch, oldest first, in one transaction: each alarm opens a report or folds into the report of
+    the same device and type still within its window."""
+    now = now or datetime.now(UTC)
+    meanings = [ref.sensors.meaning(device, alarm.alarm_type) for alarm in alarms]  # refuse the batch before writing
+    outcomes: dict[str, AlarmOutcome] = {}
     with uow:
-        uow.reports.add(report)
-        for event_type, payload in report.events:
-            # The report is where the whole chain starts, so its id is the correlation_id of everything it causes.
-            uow.publish(event_type, payload, correlation_id=report.report_id)
+        for alarm, meaning in sorted(zip(alarms, meanings, strict=True), key=lambda pair: pair[0].occurred_at):
+            seen = uow.reports.alarm(device.device_id, alarm.alarm_id)
+            if seen is not None:
+                report = uow.reports.get(seen)
+                outcomes[alarm.alarm_id] = AlarmOutcome(alarm.alarm_id, "repeated", seen, report.tracking_code)
+                continue
+            previous = uow.reports.last_alarm(device.device_id, alarm.alarm_type, alarm.occurred_at)
+            target = folds_into(previous, alarm.occurred_at, meaning.fold_window)
+            if target is not None:
+                report = uow.reports.get(target)
+                report.alarm_count += 1
+                uow.reports.save_counts(report)
+                outcome = "folded"
+            else:
+                category = ref.categories[meaning.category_code]
+                text = alarm.description or f"{category.name}（设备 {device.device_id} 报警：{alarm.alarm_type}）"
+                report = Report.accept(
+                    channel="iot",
+                    category=category,
+                    description=text,
+                    placement=place(ref, lat=device.lat, long=device.long, address_id=None),
+                    now=alarm.occurred_at,
+                    classification=Classification(category.code, 1.0, False),
+                    urgency=assess_urgency(ref.rules, category.urgency, text, meaning.urgency),
+                    client=device.device_id,
+                )
+                report.alarm_count = 1
+                uow.reports.add(report)
+                _publish(uow, report)
+                outcome = "reported"
+            uow.reports.record_alarm(
+                device.device_id, alarm.alarm_id, alarm.alarm_type, alarm.occurred_at, report.report_id
+            )
+            outcomes[alarm.alarm_id] = AlarmOutcome(alarm.alarm_id, outcome, report.report_id, report.tracking_code)
         uow.commit()
-    return report
+    return [outcomes[alarm.alarm_id] for alarm in alarms]
+
+
+def record_case_progress(uow: IntakeUnitOfWork, event: Envelope, ref: IntakeReference) -> None:
+    """A dispatch lifecycle event, seen as the public sees it: the Open311 status and its update history."""
+    payload = event.payload
+    report = uow.reports.get(payload["report_id"])
+    change = status_change(event.type, payload, ref.unit_name(payload["unit_code"]))
+    if report is None or change is None:
+        # not one of ours (another district's intake, or a replay against a fresh database): nothing to show
+        uow.commit()
+        return
+    uow.reports.apply_status(report.report_id, change, event.occurred_at)
+    uow.reports.add_update(event.event_id, report.report_id, change.status, change.notes, event.occurred_at)
+    uow.commit()
+
+
+def accept_referral(uow: IntakeUnitOfWork, event: Envelope, ref: IntakeReference) -> None:
+    """A partner department's referral becomes a report of the partner channel, in the consumed event's transaction."""
+    p = event.payload
+    cmd = SubmitReport(
+        channel="partner",
+        category_code=p["category_code"],
+        description=p["description"],
+        lat=p["lat"],
+        long=p["long"],
+        address=p["address"],
+        reporter=Reporter(name=p["contact_name"], phone=p["contact_phone"], role=f"partner:{event.source}"),
+        urgency=p["urgency"],
+        client=f"{event.source}:{p['referral_id']}",
+    )
+    now = datetime.now(UTC)
+    _store(uow, ref, _build(ref, cmd, now), now)
+    uow.commit()
 
 
 def get_report(uow: IntakeUnitOfWork, report_id: str) -> Report:
@@ -42,3 +196,13 @@ def get_report(uow: IntakeUnitOfWork, report_id: str) -> Report:
     if report is None:
         raise ReportNotFound(f"no report {report_id!r}")
     return report
+
+
+def find_requests(uow: IntakeUnitOfWork, query: RequestQuery) -> list[Report]:
+    with uow:
+        return uow.reports.search(query)
+
+
+def find_updates(uow: IntakeUnitOfWork, ids: tuple[str, ...], start, end, page: int, page_size: int) -> list[dict]:
+    with uow:
+        return uow.reports.updates(ids, start, end, page, page_size)

@@ -19,3 +19,23 @@ class OutsideDistrict(IntakeError):
 
 class ReportNotFound(IntakeError):
     pass
+
+
+class InvalidAttributes(IntakeError):
+    """Open311 attribute answers that do not fit the service definition; `errors` is per attribute."""
+
+    def __init__(self, errors: dict[str, str]):
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.errors = errors
+
+
+class UnknownDevice(IntakeError):
+    """An IoT device that is not registered, or whose key does not match."""
+
+
+class UnknownAlarmType(IntakeError):
+    pass
+
+
+class OutsideScope(IntakeError):
+    """A staff member reported on a grid outside their organisation unit."""
