@@ -9,7 +9,9 @@ from __future__ import annotations
 from kombu import Exchange, Queue
 from nameko.amqp.publish import Publisher, UndeliverableMessage
 
-__all__ = ["Bus", "UndeliverableMessage", "events_exchange"]
+from gridlink.runtime.confirms import ConfirmChannel, Outgoing
+
+__all__ = ["Bus", "Outgoing", "UndeliverableMessage", "events_exchange"]
 
 
 def events_exchange(source: str) -> Exchange:
@@ -20,6 +22,18 @@ class Bus:
     def __init__(self, amqp_uri: str):
         self.amqp_uri = amqp_uri
         self._publisher = Publisher(amqp_uri, use_confirms=True, mandatory=True, retry=True)
+        self._confirms: ConfirmChannel | None = None
+
+    def publish_batch(self, messages: list[Outgoing]) -> tuple[list[str], str | None]:
+        """Publish events persistent and `mandatory`, then wait once for all their confirms (see `confirms.py`):
+        one outcome per message ("sent", "unroutable" or "failed") and the error that cut the batch short."""
+        if self._confirms is None:
+            self._confirms = ConfirmChannel(self.amqp_uri)
+        return self._confirms.publish(messages)
+
+    def close(self) -> None:
+        if self._confirms is not None:
+            self._confirms.close()
 
     def publish_event(self, exchange: str, event_type: str, body: bytes, event_id: str, correlation_id: str) -> None:
         """Raises UndeliverableMessage when no queue is bound for the event type."""

@@ -68,6 +68,7 @@ class Storage(DependencyProvider):
         self._running = False
         self._wakeup.set()
         self.database.dispose()
+        self.bus.close()
 
     def kill(self):
         self.stop()

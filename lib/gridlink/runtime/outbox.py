@@ -1,9 +1,10 @@
 """The outbox relay: claims pending rows, publishes them with confirms, and marks them sent.
 
 Rows are claimed with a lease (`claimed_by`, `claim_expires_at`) under `FOR UPDATE SKIP LOCKED`, then published
-outside any transaction. Two replicas never publish the same row at once; a replica that dies mid-batch leaves
-its lease to expire and another publishes the rest. A publish that succeeded but was not marked (death in between)
-is sent again, which consumers absorb because they are idempotent.
+outside any transaction, as one batch whose confirms are awaited together. Two replicas never publish the same
+row at once; a replica that dies mid-batch leaves its lease to expire and another publishes the rest. A publish
+that succeeded but was not marked (death in between) is sent again, which consumers absorb because they are
+idempotent.
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Table, and_, func, or_, select, update
+from sqlalchemy import Table, func, or_, select, update
 from sqlalchemy.orm import sessionmaker
 
 from gridlink.runtime import metrics
-from gridlink.runtime.bus import Bus, UndeliverableMessage
+from gridlink.runtime.bus import Bus
+from gridlink.runtime.confirms import SENT, UNROUTABLE, Outgoing
 
 log = logging.getLogger(__name__)
 
@@ -45,32 +47,27 @@ class OutboxRelay:
         self.lease = lease
 
     def _claim(self) -> list:
+        """Lease up to `batch` due rows and read them back, in one statement and one transaction."""
         now = datetime.now(UTC)
         t = self.outbox
+        due = (
+            select(t.c.id)
+            .where(t.c.published_at.is_(None))
+            .where(or_(t.c.claim_expires_at.is_(None), t.c.claim_expires_at < now))
+            .order_by(t.c.id)
+            .limit(self.batch)
+            .with_for_update(skip_locked=True)
+        )
         with self.session_factory() as session, session.begin():
-            due = (
-                select(t.c.id)
-                .where(t.c.published_at.is_(None))
-                .where(or_(t.c.claim_expires_at.is_(None), t.c.claim_expires_at < now))
-                .order_by(t.c.id)
-                .limit(self.batch)
-                .with_for_update(skip_locked=True)
-            )
-            ids = list(session.scalars(due))
-            if not ids:
-                return []
-            session.execute(
-                update(t)
-                .where(t.c.id.in_(ids))
-                .values(claimed_by=self.owner, claim_expires_at=now + self.lease, attempts=t.c.attempts + 1)
-            )
-        with self.session_factory() as session:
             rows = session.execute(
-                select(t.c.id, t.c.event_id, t.c.event_type, t.c.exchange, t.c.correlation_id, t.c.body, t.c.created_at)
-                .where(and_(t.c.id.in_(ids), t.c.claimed_by == self.owner, t.c.published_at.is_(None)))
-                .order_by(t.c.id)
+                update(t)
+                .where(t.c.id.in_(due))
+                .values(claimed_by=self.owner, claim_expires_at=now + self.lease, attempts=t.c.attempts + 1)
+                .returning(
+                    t.c.id, t.c.event_id, t.c.event_type, t.c.exchange, t.c.correlation_id, t.c.body, t.c.created_at
+                )
             ).all()
-        return rows
+        return sorted(rows, key=lambda row: row.id)
 
     def _mark(self, ids: list[int], unroutable: bool = False) -> None:
         if not ids:
@@ -83,49 +80,61 @@ class OutboxRelay:
             )
 
     def _release(self, row_id: int, error: str) -> None:
-        """Give a failed row back soon rather than at lease expiry, with the error kept for the operator."""
+        self._release_many([row_id], error)
+
+    def _release_many(self, ids: list[int], error: str) -> None:
+        """Give failed rows back soon rather than at lease expiry, with the error kept for the operator."""
+        if not ids:
+            return
         with self.session_factory() as session, session.begin():
             session.execute(
                 update(self.outbox)
-                .where(self.outbox.c.id == row_id)
+                .where(self.outbox.c.id.in_(ids))
                 .values(claim_expires_at=datetime.now(UTC) + timedelta(seconds=2), last_error=error[:2000])
             )
 
     def relay_once(self) -> int:
-        """Publish one batch; returns how many rows were handled. Stops at the first broker failure."""
+        """Publish one batch; returns how many rows were handled (sent, or marked unroutable).
+
+        The whole batch is published, then its confirms awaited together (`Bus.publish_batch`); each row's own
+        outcome decides whether it is marked sent, marked unroutable, or released for the next pass.
+        """
         rows = self._claim()
+        if not rows:
+            return 0
+        outcomes, error = self.bus.publish_batch(
+            [Outgoing(r.exchange, r.event_type, r.body.encode("utf-8"), r.event_id, r.correlation_id) for r in rows]
+        )
         sent: list[int] = []
         unroutable: list[int] = []
-        try:
-            for row in rows:
-                try:
-                    self.bus.publish_event(
-                        row.exchange, row.event_type, row.body.encode("utf-8"), row.event_id, row.correlation_id
-                    )
-                except UndeliverableMessage:
-                    # No queue is bound for this type: nobody subscribes yet. Kept as a row, counted and logged.
-                    log.warning(
-                        "event unroutable: no queue bound",
-                        extra={"fields": {"event_type": row.event_type, "event_id": row.event_id}},
-                    )
-                    metrics.OUTBOX_UNROUTABLE.labels(row.event_type).inc()
-                    unroutable.append(row.id)
-                    continue
-                except Exception as exc:
-                    log.warning(
-                        "publish failed; will retry",
-                        extra={"fields": {"event_type": row.event_type, "error": repr(exc)}},
-                    )
-                    self._release(row.id, repr(exc))
-                    metrics.OUTBOX_PUBLISH_FAILURES.inc()
-                    break
+        failed: list[int] = []
+        now = datetime.now(UTC)
+        for row, outcome in zip(rows, outcomes, strict=True):
+            if outcome == SENT:
                 sent.append(row.id)
                 metrics.OUTBOX_PUBLISHED.labels(row.event_type).inc()
                 created = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=UTC)
-                metrics.OUTBOX_LAG.observe(max(0.0, (datetime.now(UTC) - created).total_seconds()))
-        finally:
-            self._mark(sent)
-            self._mark(unroutable, unroutable=True)
+                metrics.OUTBOX_LAG.observe(max(0.0, (now - created).total_seconds()))
+            elif outcome == UNROUTABLE:
+                # No queue is bound for this type: nobody subscribes yet. Kept as a row, counted and logged.
+                log.warning(
+                    "event unroutable: no queue bound",
+                    extra={"fields": {"event_type": row.event_type, "event_id": row.event_id}},
+                )
+                metrics.OUTBOX_UNROUTABLE.labels(row.event_type).inc()
+                unroutable.append(row.id)
+            else:
+                failed.append(row.id)
+        if failed:
+            reason = error or "the broker refused the message (nack)"
+            log.warning(
+                "publish failed; will retry",
+                extra={"fields": {"events": len(failed), "error": reason}},
+            )
+            metrics.OUTBOX_PUBLISH_FAILURES.inc(len(failed))
+        self._mark(sent)
+        self._mark(unroutable, unroutable=True)
+        self._release_many(failed, error or "nacked by the broker")
         return len(sent) + len(unroutable)
 
     def stats(self) -> OutboxStats:

@@ -1,0 +1,228 @@
+"""Open-loop load and end-to-end latency: sends at fixed times whatever the answers, then reads the sink database.
+
+A scheduler thread releases request i at start + i/rate into a queue that a pool of sender threads drains, each
+with its own keep-alive connection; nobody waits for an answer before the next send is due. A send that leaves
+late (every sender busy) is recorded with its lag, which is how a saturated intake shows. Latency is the sink's
+record time (`created_at` of the grid worker's assignment message) minus the moment the client sent the POST.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import queue
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from urllib.parse import urlparse
+
+from sqlalchemy import create_engine, text
+
+from bench.stats import StepResult, summarise_step
+
+
+@dataclass
+class Sent:
+    index: int
+    sent_at: float  # epoch seconds, taken just before the request is written
+    lag: float  # seconds behind its scheduled time
+    status: int = 0
+    report_id: str | None = None
+    merged: bool = False
+    error: str | None = None
+
+
+class Progress:
+    """A one-line progress bar on stderr (no dependency; redrawn at most 5 times a second)."""
+
+    def __init__(self, label: str, total: int, stream=sys.stderr, width: int = 30):
+        self.label, self.total, self.stream, self.width = label, max(total, 1), stream, width
+        self._last = 0.0
+
+    def update(self, done: int, note: str = "", force: bool = False) -> None:
+        now = time.monotonic()
+        if not self.stream.isatty() or (not force and now - self._last < 0.2):
+            return  # redraws only make sense on a terminal; a log gets the final line from close()
+        self._last = now
+        filled = int(self.width * min(done, self.total) / self.total)
+        bar = "#" * filled + "." * (self.width - filled)
+        self.stream.write(f"\r  {self.label:<28} [{bar}] {done:>6}/{self.total:<6} {note:<32}")
+        self.stream.flush()
+
+    def close(self, note: str = "") -> None:
+        filled = "#" * self.width
+        self.stream.write(f"\r  {self.label:<28} [{filled}] {self.total:>6}/{self.total:<6} {note:<32}\n")
+        self.stream.flush()
+
+
+class OpenLoopClient:
+    """POSTs JSON bodies to one URL on a fixed schedule with `senders` threads."""
+
+    def __init__(self, url: str, senders: int = 64, timeout: float = 30.0):
+        parsed = urlparse(url)
+        self.host, self.port, self.path = parsed.hostname, parsed.port, parsed.path
+        self.senders = senders
+        self.timeout = timeout
+
+    def run(self, requests: list[tuple[dict, dict]], rate: float, progress: Progress | None = None) -> list[Sent]:
+        jobs: queue.Queue = queue.Queue()
+        results: list[Sent] = []
+        lock = threading.Lock()
+        threads = [
+            threading.Thread(target=self._sender, args=(jobs, results, lock), daemon=True) for _ in range(self.senders)
+        ]
+        for thread in threads:
+            thread.start()
+        encoded = [(json.dumps(body, ensure_ascii=False).encode(), headers) for body, headers in requests]
+        start = time.monotonic() + 0.05
+        for i, (body, headers) in enumerate(encoded):
+            due = start + i / rate
+            pause = due - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+            jobs.put((i, due, body, headers))
+            if progress:
+                progress.update(i + 1, f"{rate:g}/s offered")
+        for _ in threads:
+            jobs.put(None)
+        for thread in threads:
+            thread.join(self.timeout + 5)
+        return sorted(results, key=lambda s: s.index)
+
+    def _connect(self) -> http.client.HTTPConnection:
+        return http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+
+    def _sender(self, jobs: queue.Queue, results: list[Sent], lock: threading.Lock) -> None:
+        conn = self._connect()
+        while True:
+            job = jobs.get()
+            if job is None:
+                conn.close()
+                return
+            index, due, body, headers = job
+            sent = Sent(index, time.time(), max(0.0, time.monotonic() - due))
+            for attempt in (1, 2):
+                try:
+                    conn.request("POST", self.path, body, {"Content-Type": "application/json", **headers})
+                    response = conn.getresponse()
+                    payload = response.read()
+                    sent.status = response.status
+                    if response.status == 201:
+                        answer = json.loads(payload)
+                        sent.report_id = answer.get("report_id")
+                        sent.merged = bool(answer.get("duplicate_of"))
+                    else:
+                        sent.error = payload[:300].decode("utf-8", "replace")
+                    break
+                except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as exc:
+                    # A keep-alive connection the server had already closed: the request never arrived.
+                    conn.close()
+                    conn = self._connect()
+                    sent.error = repr(exc)
+                    if attempt == 2:
+                        break
+                except (OSError, http.client.HTTPException, ValueError) as exc:
+                    conn.close()
+                    conn = self._connect()
+                    sent.error = repr(exc)
+                    break
+            with lock:
+                results.append(sent)
+
+
+class Sink:
+    """Reads when each report's end effect was recorded: `query` takes `:ids` and yields (correlation_id, time)."""
+
+    def __init__(self, database_url: str, query: str):
+        self.engine = create_engine(database_url, pool_size=1, max_overflow=0)
+        self.query = text(query)
+
+    def recorded(self, ids: list[str]) -> dict[str, float]:
+        found: dict[str, float] = {}
+        with self.engine.connect() as conn:
+            for start in range(0, len(ids), 5000):
+                for correlation_id, at in conn.execute(self.query, {"ids": ids[start : start + 5000]}):
+                    found[correlation_id] = at.timestamp()
+        return found
+
+    def count_per_report(self, count_query: str) -> dict[int, int]:
+        """Histogram {rows per report: reports} of a GROUP BY query, to show that no report had a second effect."""
+        with self.engine.connect() as conn:
+            return {int(n): int(reports) for n, reports in conn.execute(text(count_query))}
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+# The grid worker's inbox copy of the assignment: one per report (notification's unique trigger constraint).
+GRIDLINK_SINK = """
+    SELECT correlation_id, min(created_at) FROM messages
+    WHERE template_code = 'case_assigned' AND channel = 'inbox' AND correlation_id = ANY(:ids)
+    GROUP BY correlation_id
+"""
+
+
+@dataclass
+class StepRun:
+    result: StepResult
+    ids: list[str] = field(default_factory=list)  # the reports accepted as new, to settle on before the next step
+    samples: list[tuple[float, float]] = field(default_factory=list)  # (seconds into the step, latency)
+
+
+def run_step(
+    client: OpenLoopClient,
+    sink: Sink,
+    make_request: Callable[[], tuple[dict, dict]],
+    rate: float,
+    duration: float,
+    label: str,
+    drain_timeout: float = 20.0,
+) -> StepRun:
+    """Offer `rate` reports a second for `duration` seconds, wait for their effects, and judge the step."""
+    count = max(1, round(rate * duration))
+    requests = [make_request() for _ in range(count)]
+    progress = Progress(label, count)
+    sent = client.run(requests, rate, progress)
+    accepted = {s.report_id: s.sent_at for s in sent if s.report_id and not s.merged}
+    ids = list(accepted)
+    deadline = time.monotonic() + drain_timeout
+    recorded: dict[str, float] = {}
+    while True:
+        recorded = sink.recorded(ids)
+        progress.update(len(recorded), f"draining: {len(recorded)}/{len(ids)} delivered", force=True)
+        if len(recorded) >= len(ids) or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    latencies = {r: max(0.0, recorded[r] - accepted[r]) for r in ids if r in recorded}
+    result = summarise_step(
+        target_rate=rate,
+        duration_s=duration,
+        sent_at=[s.sent_at for s in sent],
+        send_lags=[s.lag for s in sent],
+        latencies=latencies,
+        accepted=ids,
+        rejected=sum(1 for s in sent if s.report_id is None),
+        merged=sum(1 for s in sent if s.merged),
+        sent_at_by_id=accepted,
+    )
+    verdict = "sustained" if result.sustained else "NOT sustained: " + "; ".join(result.reasons)
+    progress.close(f"p99 {result.p99 * 1000:.0f} ms" if latencies else "no deliveries")
+    print(f"    {verdict}", file=sys.stderr)
+    errors = [s.error for s in sent if s.report_id is None and s.error]
+    if errors:
+        print(f"    first error: {errors[0][:200]}", file=sys.stderr)
+    t0 = min(accepted.values()) if accepted else 0.0
+    samples = sorted((accepted[r] - t0, lat) for r, lat in latencies.items())
+    return StepRun(result, ids, samples)
+
+
+def settle(sink: Sink, ids: list[str], timeout: float) -> bool:
+    """Wait until every id has its effect (so the next step starts on an empty pipeline)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if len(sink.recorded(ids)) >= len(ids):
+            return True
+        time.sleep(1.0)
+    return False

@@ -1,0 +1,95 @@
+"""The benchmark's output: the printed table and ratios, the JSON document and the PNG plot (var/bench/)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from bench.stats import ratio
+
+
+def _ms(value: float | None) -> str:
+    return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value * 1000:.0f}"
+
+
+def table(name: str, steps: list[dict]) -> str:
+    lines = [
+        f"{name}",
+        f"  {'rate/s':>7} {'sent':>6} {'done':>6} {'thru/s':>7} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7}"
+        f" {'max ms':>7}  verdict",
+    ]
+    for s in steps:
+        verdict = "sustained" if s["sustained"] else "backlog: " + "; ".join(s["reasons"])
+        lines.append(
+            f"  {s['target_rate']:>7g} {s['sent']:>6} {s['completed']:>6} {s['throughput']:>7.1f}"
+            f" {_ms(s['p50']):>7} {_ms(s['p95']):>7} {_ms(s['p99']):>7} {_ms(s['max']):>7}  {verdict}"
+        )
+    return "\n".join(lines)
+
+
+def ratios(results: dict) -> dict:
+    """GridLink's sustained rate against each ceiling (a report costs several publishes and commits, see docs)."""
+    ours = results.get("gridlink", {}).get("highest_sustained", 0.0)
+    out = {}
+    if "plain" in results:
+        out["gridlink / plain nameko pipeline"] = ratio(ours, results["plain"]["highest_sustained"])
+    if "scaleout" in results:
+        out["two replicas / one replica"] = ratio(results["scaleout"]["highest_sustained"], ours)
+    ceilings = results.get("ceilings", {})
+    if "rabbitmq" in ceilings:
+        rmq = ceilings["rabbitmq"]
+        out["gridlink / rabbitmq publish+confirm (per message)"] = ratio(ours, rmq["publish_confirmed_per_message"])
+        out["gridlink / rabbitmq publish+confirm (windowed)"] = ratio(ours, rmq["publish_confirmed_windowed"])
+        out["gridlink / rabbitmq consume+ack"] = ratio(ours, rmq["consume_acked"])
+    if "postgresql" in ceilings:
+        out["gridlink / postgresql single-row commits"] = ratio(ours, ceilings["postgresql"]["single_row_commits"])
+    return out
+
+
+def write(results: dict, out_dir: Path, stamp: str) -> tuple[Path, Path | None]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    json_path = out_dir / f"bench-{stamp}.json"
+    json_path.write_text(json.dumps(results, indent=2, ensure_ascii=False), encoding="utf-8")
+    (out_dir / "latest.json").write_text(json_path.read_text(encoding="utf-8"), encoding="utf-8")
+    png_path = plot(results, out_dir / f"bench-{stamp}.png")
+    return json_path, png_path
+
+
+def plot(results: dict, path: Path) -> Path | None:
+    """Latency (p50 and p99, log scale) against offered rate, one colour per pipeline."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5))
+    colours = {"gridlink": "tab:blue", "plain": "tab:grey", "scaleout": "tab:green"}
+    labels = {"gridlink": "GridLink", "plain": "plain nameko", "scaleout": "GridLink, 2× dispatch+notification"}
+    drawn = False
+    for key, colour in colours.items():
+        steps = [s for s in results.get(key, {}).get("steps", []) if s["p50"] is not None]
+        if not steps:
+            continue
+        rates = [s["offered_rate"] for s in steps]
+        ax.plot(rates, [s["p50"] * 1000 for s in steps], "o-", color=colour, label=f"{labels[key]} p50")
+        ax.plot(rates, [s["p99"] * 1000 for s in steps], "s--", color=colour, label=f"{labels[key]} p99")
+        for s in steps:
+            if not s["sustained"]:
+                ax.annotate("backlog", (s["offered_rate"], s["p99"] * 1000), color=colour, fontsize=8)
+        drawn = True
+    if not drawn:
+        plt.close(fig)
+        return None
+    ax.axhline(1000, color="tab:red", linewidth=0.8, linestyle=":", label="1 s")
+    ax.set_yscale("log")
+    ax.set_xlabel("offered rate (reports/s, open loop)")
+    ax.set_ylabel("end-to-end latency (ms): POST /reports → grid worker's message recorded")
+    ax.set_title(f"GridLink bench {results['meta']['started']} ({results['meta']['cpus']} CPUs)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    (path.parent / "latest.png").write_bytes(path.read_bytes())
+    return path

@@ -1,0 +1,240 @@
+"""`make bench`: the ceilings, then GridLink, the plain nameko pipeline and GridLink scaled out, each swept over
+open-loop rates on PostgreSQL and a private RabbitMQ vhost; prints the table and ratios, writes JSON and a PNG.
+
+    .venv/bin/python -m bench.run                      # the full run (a few minutes)
+    .venv/bin/python -m bench.run --quick              # a smoke run: two short rates, GridLink only
+    .venv/bin/python -m bench.run --rates 50,100 --duration 5 --only gridlink --env MAX_WORKERS=20
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import urllib.request
+from datetime import UTC, datetime
+
+from bench import ceilings, driver, plain, report, workload
+from bench.infra import Resources
+from bench.stacks import PlainStack, ReplicatedStack, free_ports
+from bench.stats import highest_sustained
+from gridlink.devstack import SERVICES
+from gridlink.runtime.config import REPO_ROOT
+
+OUT_DIR = REPO_ROOT / "var" / "bench"
+DEFAULT_RATES = (25, 50, 100, 150, 200, 250, 300, 400)
+PIPELINES = ("ceilings", "gridlink", "plain", "scaleout")
+REPLICATED = ("dispatch", "notification")
+
+
+def _sweep(label: str, client, sink, make_request, rates, duration: float) -> list[dict]:
+    """Warm up, then offer each rate in turn; stop after the first rate that builds a backlog."""
+    warm = driver.run_step(client, sink, make_request, 10, 2, f"{label} warm-up", drain_timeout=60)
+    driver.settle(sink, warm.ids, 60)
+    steps = []
+    for rate in rates:
+        run = driver.run_step(client, sink, make_request, rate, duration, f"{label} {rate:g}/s", drain_timeout=20)
+        steps.append({**run.result.as_dict(), "samples": [[round(t, 3), round(lat, 4)] for t, lat in run.samples]})
+        if not run.result.sustained:
+            break
+        if not driver.settle(sink, run.ids, 60):
+            break
+    return steps
+
+
+def run_gridlink(res: Resources, label: str, rates, duration: float, extra_env: dict, replicas: bool) -> dict:
+    amqp = res.vhost(label)
+    stack = ReplicatedStack(
+        env={
+            "AMQP_URI": amqp,
+            "INTAKE_RATE_PER_ADDRESS": "0",  # the load comes from one address; intake's limiter would refuse it
+            "GRIDLINK_VAR_DIR": str(OUT_DIR / "var" / f"{res.run_id}-{label}"),
+            **extra_env,
+        },
+        ports=dict(zip(SERVICES, free_ports(len(SERVICES)), strict=True)),
+        database_urls={service: res.database(f"{label}_{service}") for service in SERVICES},
+        log_dir=OUT_DIR / "logs" / f"{res.run_id}-{label}",
+    )
+    sinks = []
+    try:
+        stack.migrate()
+        stack.start_all()
+        names = list(SERVICES)
+        if replicas:
+            for service, port in zip(REPLICATED, free_ports(len(REPLICATED)), strict=True):
+                names.append(stack.start_replica(service, 2, port))
+        stack.wait_ready(names, timeout=120)
+        sink = driver.Sink(stack.database_urls["notification"], driver.GRIDLINK_SINK)
+        sinks.append(sink)
+        load = workload.haibowan(seed=hash(label) % 1000)
+        client = driver.OpenLoopClient(stack.url("intake", "/reports"))
+        steps = _sweep(label, client, sink, load.next, rates, duration)
+        result = {"steps": steps, "highest_sustained": _highest(steps), "env": extra_env, "processes": names}
+        result["effects_per_report"] = _effects(stack)
+        result["duplicates_ignored"] = {
+            name: _scrape_outcome(stack.url(name, "/metrics"), "duplicate") for name in names
+        }
+        return result
+    finally:
+        for sink in sinks:
+            sink.dispose()
+        stack.stop_all()
+
+
+def _scrape_outcome(url: str, outcome: str) -> float:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            text = response.read().decode()
+    except OSError:
+        return float("nan")
+    pattern = rf'^gridlink_events_consumed_total{{[^}}]*outcome="{outcome}"[^}}]*}} (\S+)$'
+    return sum(float(m.group(1)) for m in re.finditer(pattern, text, re.M))
+
+
+def _effects(stack) -> dict:
+    """Rows per report in dispatch (cases) and notification (the worker's inbox copy): every report exactly once."""
+    per_case = driver.Sink(stack.database_urls["dispatch"], "SELECT 1")
+    per_message = driver.Sink(stack.database_urls["notification"], "SELECT 1")
+    try:
+        return {
+            "cases_per_report": per_case.count_per_report(
+                "SELECT n, count(*) FROM (SELECT count(*) AS n FROM cases GROUP BY report_id) c GROUP BY n"
+            ),
+            "assignment_messages_per_report": per_message.count_per_report(
+                "SELECT n, count(*) FROM (SELECT count(*) AS n FROM messages WHERE template_code = 'case_assigned'"
+                " AND channel = 'inbox' GROUP BY correlation_id) m GROUP BY n"
+            ),
+        }
+    finally:
+        per_case.dispose()
+        per_message.dispose()
+
+
+def run_plain(res: Resources, rates, duration: float, extra_env: dict) -> dict:
+    amqp = res.vhost("plain")
+    stack = PlainStack(
+        env={"AMQP_URI": amqp, **extra_env},
+        ports=dict(zip(plain.SERVICES, free_ports(len(plain.SERVICES)), strict=True)),
+        database_urls={service: res.database(f"plain_{service}") for service in plain.SERVICES},
+        log_dir=OUT_DIR / "logs" / f"{res.run_id}-plain",
+    )
+    sink = None
+    try:
+        stack.migrate()
+        stack.start_all()
+        stack.wait_ready(plain.SERVICES, timeout=120)
+        sink = driver.Sink(stack.database_urls["notification"], plain.SINK_QUERY)
+        load = workload.haibowan(seed=7)
+        client = driver.OpenLoopClient(stack.url("intake", "/reports"))
+        steps = _sweep("plain", client, sink, load.next, rates, duration)
+        return {"steps": steps, "highest_sustained": _highest(steps), "env": extra_env}
+    finally:
+        if sink is not None:
+            sink.dispose()
+        stack.stop_all()
+
+
+def _highest(steps: list[dict]) -> float:
+    from bench.stats import StepResult
+
+    fields = set(StepResult.__dataclass_fields__)
+    return highest_sustained(
+        [StepResult(**{k: v for k, v in s.items() if k in fields}) for s in steps]  # type: ignore[arg-type]
+    )
+
+
+def _git_commit() -> str:
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--rates",
+        help="comma-separated reports per second (default: %(default)s)",
+        default=",".join(str(r) for r in DEFAULT_RATES),
+    )
+    parser.add_argument("--duration", type=float, default=15.0, help="seconds per rate (default: %(default)s)")
+    parser.add_argument("--only", default=",".join(PIPELINES), help=f"any of {','.join(PIPELINES)}")
+    parser.add_argument("--env", action="append", default=[], help="KEY=VALUE for every service process")
+    parser.add_argument("--quick", action="store_true", help="a smoke run: 25 and 50/s for 3 s, GridLink only")
+    args = parser.parse_args(argv)
+    rates = [float(r) for r in args.rates.split(",") if r.strip()]
+    duration = args.duration
+    only = {p.strip() for p in args.only.split(",") if p.strip()}
+    if args.quick:
+        rates, duration, only = [25.0, 50.0], 3.0, {"gridlink"}
+    unknown = only - set(PIPELINES)
+    if unknown:
+        parser.error(f"unknown pipeline(s): {', '.join(sorted(unknown))}")
+    extra_env = dict(item.split("=", 1) for item in args.env)
+
+    started = datetime.now(UTC)
+    results: dict = {
+        "meta": {
+            "started": started.isoformat(timespec="seconds"),
+            "commit": _git_commit(),
+            "cpus": os.cpu_count(),
+            "load_average_at_start": os.getloadavg(),
+            "rates": rates,
+            "duration_s": duration,
+            "env": extra_env,
+        }
+    }
+    res = Resources()
+    print(f"bench run {res.run_id}: rates {rates} for {duration:g}s each; logs in {OUT_DIR / 'logs'}", flush=True)
+    try:
+        if "ceilings" in only:
+            print("ceilings…", file=sys.stderr, flush=True)
+            results["ceilings"] = {
+                "rabbitmq": ceilings.rabbitmq(res.vhost("ceiling")),
+                "postgresql": ceilings.postgresql(res.database("ceiling")),
+            }
+        if "gridlink" in only:
+            results["gridlink"] = run_gridlink(res, "gridlink", rates, duration, extra_env, replicas=False)
+        if "plain" in only:
+            results["plain"] = run_plain(res, rates, duration, extra_env)
+        if "scaleout" in only:
+            results["scaleout"] = run_gridlink(res, "scaleout", rates, duration, extra_env, replicas=True)
+    except KeyboardInterrupt:
+        print("\ninterrupted; cleaning up", file=sys.stderr)
+        return 130
+    finally:
+        left = res.cleanup()
+        if left:
+            print(f"could not remove: {', '.join(left)}", file=sys.stderr)
+    results["meta"]["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
+    results["ratios"] = report.ratios(results)
+
+    print()
+    for key, name in (
+        ("gridlink", "GridLink"),
+        ("plain", "plain nameko pipeline"),
+        ("scaleout", "GridLink, 2 replicas of dispatch and notification"),
+    ):
+        if key in results:
+            print(report.table(name, results[key]["steps"]))
+            print(f"  highest rate sustained without a growing backlog: {results[key]['highest_sustained']:g}/s")
+            if "effects_per_report" in results[key]:
+                print(f"  effects per report {{rows: reports}}: {results[key]['effects_per_report']}")
+            print()
+    if "ceilings" in results:
+        print(f"ceilings: {results['ceilings']}")
+    for name, value in results["ratios"].items():
+        print(f"  {name:<52} {value if value is not None else '—'}")
+    stamp = started.strftime("%Y%m%dT%H%M%SZ")
+    json_path, png_path = report.write(results, OUT_DIR, stamp)
+    print(f"\nresults: {json_path}")
+    print(f"plot:    {png_path or '(nothing to plot)'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

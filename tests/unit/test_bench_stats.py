@@ -1,0 +1,107 @@
+"""The benchmark's own arithmetic: percentiles, backlog detection, the sustained rate, and the workload's spacing."""
+
+import math
+import random
+
+import pytest
+
+from bench.stats import (
+    GROWTH_FLOOR_S,
+    backlog_grew,
+    highest_sustained,
+    percentile,
+    quarter_medians,
+    summarise_step,
+)
+from bench.workload import Area, Spacing, Workload
+
+
+def test_percentile_interpolates_between_closest_ranks():
+    values = [float(v) for v in range(1, 101)]  # 1..100
+    assert percentile(values, 50) == pytest.approx(50.5)
+    assert percentile(values, 99) == pytest.approx(99.01)
+    assert percentile(values, 0) == 1.0
+    assert percentile(values, 100) == 100.0
+    assert percentile([3.0, 1.0, 2.0], 50) == 2.0  # order of input does not matter
+
+
+def test_percentile_of_nothing_is_nan_and_out_of_range_is_refused():
+    assert math.isnan(percentile([], 99))
+    with pytest.raises(ValueError):
+        percentile([1.0], 101)
+
+
+def test_quarter_medians_follow_send_order_not_input_order():
+    sent = list(range(100))
+    latencies = [0.01 * t for t in sent]  # latency grows with send time: a filling queue
+    shuffled = list(zip(sent, latencies, strict=True))
+    random.Random(1).shuffle(shuffled)
+    first, last = quarter_medians([s for s, _ in shuffled], [lat for _, lat in shuffled])
+    assert first == pytest.approx(0.12)
+    assert last == pytest.approx(0.87)
+
+
+def test_backlog_needs_growth_beyond_noise():
+    assert not backlog_grew(0.05, 0.05 + GROWTH_FLOOR_S - 0.01)  # a little jitter at low latency
+    assert backlog_grew(0.05, 0.05 + GROWTH_FLOOR_S + 0.01)
+    assert not backlog_grew(0.8, 1.5)  # less than a doubling of an already high latency
+    assert backlog_grew(0.8, 1.7)
+
+
+def _step(rate, latency_of, n=None, lag=0.0, drop=0, rejected=0):
+    n = n or int(rate * 10)
+    sent_at = [1000.0 + i / rate for i in range(n)]
+    ids = [f"r{i}" for i in range(n - rejected)]
+    by_id = dict(zip(ids, sent_at, strict=False))
+    latencies = {r: latency_of(i) for i, r in enumerate(ids) if i < len(ids) - drop}
+    return summarise_step(rate, 10, sent_at, [lag] * n, latencies, ids, rejected, 0, by_id)
+
+
+def test_a_steady_step_is_sustained_with_its_percentiles_and_throughput():
+    step = _step(50, lambda i: 0.1 + (i % 10) * 0.01)
+    assert step.sustained, step.reasons
+    assert step.completed == 500
+    assert step.p50 == pytest.approx(0.145)
+    assert step.max == pytest.approx(0.19)
+    assert step.offered_rate == pytest.approx(50, rel=0.01)
+    assert step.throughput == pytest.approx(50, rel=0.03)
+
+
+def test_growing_latency_is_a_backlog():
+    step = _step(50, lambda i: 0.1 + i * 0.005)  # +2.5 s over the step
+    assert not step.sustained
+    assert any("latency grew" in r for r in step.reasons)
+
+
+def test_late_sends_lost_deliveries_and_failed_requests_each_fail_a_step():
+    assert any("behind schedule" in r for r in _step(50, lambda i: 0.1, lag=0.9).reasons)
+    assert any("not delivered" in r for r in _step(50, lambda i: 0.1, drop=5).reasons)
+    assert any("requests failed" in r for r in _step(50, lambda i: 0.1, rejected=3).reasons)
+
+
+def test_highest_sustained_stops_at_the_first_failure():
+    ok = [_step(r, lambda i: 0.1) for r in (25, 50)]
+    bad = _step(100, lambda i: 0.1 + i * 0.01)
+    lucky = _step(150, lambda i: 0.1)
+    assert highest_sustained([*ok, bad, lucky]) == 50
+    assert highest_sustained([bad]) == 0
+
+
+def test_workload_never_puts_two_reports_of_a_category_within_the_duplicate_radius():
+    square = Area("g1", ((106.80, 39.60), (106.82, 39.60), (106.82, 39.62), (106.80, 39.62)))
+    spacing = Spacing({"noise": 150.0}, 50.0)
+    load = Workload([square], [("noise", "噪音"), ("garbage", "垃圾")], spacing, hotline_token="t", seed=3)
+    drawn = [load.next() for _ in range(40)]
+    points = {}
+    for body, headers in drawn:
+        assert square.contains(body["lat"], body["long"])
+        assert (body["channel"] == "hotline") == ("Authorization" in headers)
+        points.setdefault(body["category"], []).append((body["lat"], body["long"]))
+    assert load.crowded == 0
+    for category, pts in points.items():
+        radius = spacing.radius(category)
+        for i, (lat1, long1) in enumerate(pts):
+            for lat2, long2 in pts[i + 1 :]:
+                dy = (lat1 - lat2) * 111_320
+                dx = (long1 - long2) * 111_320 * math.cos(math.radians(lat1))
+                assert math.hypot(dx, dy) > radius
