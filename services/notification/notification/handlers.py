@@ -19,7 +19,7 @@ from typing import Any
 
 from gridlink.contracts import Envelope, contract_for, parse_envelope
 from notification import metrics
-from notification.adapters.providers import Outgoing, ProviderError, Providers
+from notification.adapters.providers import Accepted, Outgoing, ProviderError, Providers
 from notification.adapters.reference import NotificationReference
 from notification.adapters.repository import NotificationUnitOfWork
 from notification.domain.errors import InvalidPreferences, MessageNotFound
@@ -33,6 +33,8 @@ REMINDER = "notification_reminder"
 CONTACT_EVENTS = ("reporter_contact_registered", "party_contact_registered")
 # People whose address arrives on its own event, possibly after the message: hold rather than skip.
 LATE_ADDRESS_PREFIXES = ("reporter:", "party:")
+# How long a delivery pass may take before its timer tries again (a process died while calling a provider).
+SEND_LEASE = timedelta(minutes=2)
 
 
 def _utcnow() -> datetime:
@@ -207,21 +209,45 @@ def _directory(uow: NotificationUnitOfWork, ref: NotificationReference, recipien
 
 
 def deliver(uow: NotificationUnitOfWork, message_id: str, notifier: Notifier) -> None:
-    """The delivery timer: one pass over the channel's providers, then sent, a retry, or failed."""
+    """The delivery timer: one pass over the channel's providers, then sent, a retry, or failed.
+
+    No transaction is open while a provider is called: the pass first re-arms this timer one lease ahead and
+    commits, so a process that dies mid-call leaves a timer that tries again (providers get our message id as
+    their idempotency key), and no database lock waits on a slow provider.
+    """
+    now = notifier.clock()
+    message = uow.messages.get(message_id, lock=True)
+    outgoing = _prepare(uow, notifier, message, now) if message and message.status == "pending" else None
+    if outgoing is not None:
+        uow.schedule(DELIVERY, message_id, now + SEND_LEASE, {}, message.correlation_id)
+    uow.commit()
+    if outgoing is None:
+        return
+    results = _send(notifier, outgoing)
     message = uow.messages.get(message_id, lock=True)
     if message is not None and message.status == "pending":
-        _attempt(uow, notifier, message, notifier.clock())
+        _record(uow, notifier, message, results, now)
+        if message.status != "pending":
+            uow.cancel_timer(DELIVERY, message_id)
     uow.commit()
 
 
 def _attempt(uow: NotificationUnitOfWork, notifier: Notifier, message: Message, now: datetime) -> None:
+    """Prepare, send and record in one go: only for the inbox, whose delivery does no I/O."""
+    outgoing = _prepare(uow, notifier, message, now)
+    if outgoing is not None:
+        _record(uow, notifier, message, _send(notifier, outgoing), now)
+
+
+def _prepare(uow: NotificationUnitOfWork, notifier: Notifier, message: Message, now: datetime) -> Outgoing | None:
+    """The message as a provider needs it, or None when it must wait (quiet hours, address) or cannot go."""
     policy = notifier.ref.policy
     contact, prefs = _directory(uow, notifier.ref, message.recipient_id)
     quiet_end = policy.quiet_until(message.channel, message.priority, prefs, now)
     address = contact.address_for(message.channel)
     if quiet_end:
         _reschedule(uow, message, quiet_end, "quiet_hours")
-        return
+        return None
     if address is None:
         late = message.recipient_id.startswith(LATE_ADDRESS_PREFIXES)
         if late and now < message.created_at + policy.address_hold:
@@ -229,11 +255,14 @@ def _attempt(uow: NotificationUnitOfWork, notifier: Notifier, message: Message, 
         else:
             message.skip("no_address")
             uow.messages.save(message)
-        return
-    providers = notifier.providers.for_channel(message.channel)
-    if not providers:
+        return None
+    if not notifier.providers.for_channel(message.channel):
         message.give_up(f"channel {message.channel} is switched off")
-    out = Outgoing(
+        metrics.MESSAGES_FAILED.labels(message.channel).inc()
+        uow.messages.save(message)
+        _publish(uow, message)
+        return None
+    return Outgoing(
         message.message_id,
         message.recipient_id,
         message.channel,
@@ -243,31 +272,53 @@ def _attempt(uow: NotificationUnitOfWork, notifier: Notifier, message: Message, 
         address[1],
         message.correlation_id,
     )
-    errors = []
-    for provider in providers:
+
+
+@dataclass(frozen=True)
+class _Result:
+    provider: str
+    accepted: Accepted | None
+    error: str | None
+    duration: float
+
+
+def _send(notifier: Notifier, out: Outgoing) -> list[_Result]:
+    """Try the channel's providers in order until one accepts: failover within one pass."""
+    results = []
+    for provider in notifier.providers.for_channel(out.channel):
         started = time.perf_counter()
         try:
             accepted = provider.send(out)
         except ProviderError as exc:
-            errors.append(str(exc))
-            metrics.ATTEMPTS_FAILED.labels(message.channel, provider.code).inc()
-            uow.messages.record_attempt(message, "failed", now, str(exc)[:1000], provider.code, _ms(started))
+            results.append(_Result(provider.code, None, str(exc), time.perf_counter() - started))
             continue
-        elapsed = time.perf_counter() - started
-        metrics.SEND_DURATION.labels(message.channel).observe(elapsed)
-        metrics.MESSAGES_SENT.labels(message.channel, provider.code).inc()
+        results.append(_Result(provider.code, accepted, None, time.perf_counter() - started))
+        break
+    return results
+
+
+def _record(
+    uow: NotificationUnitOfWork, notifier: Notifier, message: Message, results: list[_Result], now: datetime
+) -> None:
+    for result in results:
+        ms = int(result.duration * 1000)
+        if result.accepted is None:
+            metrics.ATTEMPTS_FAILED.labels(message.channel, result.provider).inc()
+            uow.messages.record_attempt(message, "failed", now, (result.error or "")[:1000], result.provider, ms)
+            continue
+        accepted = result.accepted
+        metrics.SEND_DURATION.labels(message.channel).observe(result.duration)
+        metrics.MESSAGES_SENT.labels(message.channel, accepted.provider).inc()
         metrics.DELIVERY_LATENCY.labels(message.channel).observe(max(0.0, (now - message.created_at).total_seconds()))
         message.accepted(now, accepted.provider, accepted.provider_message_id, accepted.delivered)
         detail = f"provider id {accepted.provider_message_id}" if accepted.provider_message_id else None
-        uow.messages.record_attempt(message, message.status, now, detail, provider.code, _ms(started))
-        break
-    else:
-        if providers:
-            retry_at = policy.retry_at(message.attempts + 1, now, notifier.rng)
-            message.attempt_failed(retry_at, " | ".join(errors))
-            if retry_at:
-                uow.schedule(DELIVERY, message.message_id, retry_at, {}, message.correlation_id)
-        if message.status == "failed":
+        uow.messages.record_attempt(message, message.status, now, detail, result.provider, ms)
+    if message.status == "pending":
+        retry_at = notifier.ref.policy.retry_at(message.attempts + 1, now, notifier.rng)
+        message.attempt_failed(retry_at, " | ".join(r.error or "" for r in results))
+        if retry_at:
+            uow.schedule(DELIVERY, message.message_id, retry_at, {}, message.correlation_id)
+        else:
             metrics.MESSAGES_FAILED.labels(message.channel).inc()
     uow.messages.save(message)
     _publish(uow, message)
@@ -283,10 +334,6 @@ def _publish(uow: NotificationUnitOfWork, message: Message) -> None:
     for event_type, payload in message.events:
         uow.publish(event_type, payload, correlation_id=message.correlation_id)
     message.events.clear()
-
-
-def _ms(started: float) -> int:
-    return int((time.perf_counter() - started) * 1000)
 
 
 def send_digest(uow: NotificationUnitOfWork, key: str, notifier: Notifier) -> None:
