@@ -39,6 +39,7 @@ class Settings:
     timer_interval: float
     auth_secret: str
     pii_key: str
+    db_pool_size: int
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -110,5 +111,6 @@ def load_settings(service: str, default_port: int, env: Mapping[str, str] | None
         timer_interval=float(_number(env, "TIMER_INTERVAL", "1.0", float)),
         auth_secret=env.get("GRIDLINK_AUTH_SECRET", DEFAULT_SECRET),
         pii_key=env.get("GRIDLINK_PII_KEY", DEFAULT_PII_KEY),
+        db_pool_size=int(_number(env, "DB_POOL_SIZE", "5", int)),
         extra={k: v for k, v in env.items() if k.startswith(service.upper() + "_")},
     )

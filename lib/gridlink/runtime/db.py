@@ -37,8 +37,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cursor.close()
 
         return engine
-    kwargs.setdefault("pool_size", 10)
-    kwargs.setdefault("max_overflow", 20)
+    # A replica rarely needs more than a few connections at once (eventlet workers share them); a small pool lets
+    # many replicas share one PostgreSQL's max_connections. DB_POOL_SIZE raises it where needed.
+    kwargs.setdefault("pool_size", 5)
+    kwargs.setdefault("max_overflow", 10)
     return create_engine(url, pool_pre_ping=True, **kwargs)
 
 
@@ -175,8 +177,9 @@ class Database:
         uow_class: type[UnitOfWork] = UnitOfWork,
         on_commit: Callable[[], None] = lambda: None,
         pii_key: str = DEFAULT_PII_KEY,
+        pool_size: int = 5,
     ):
-        self.engine = make_engine(url)
+        self.engine = make_engine(url) if url.startswith("sqlite") else make_engine(url, pool_size=pool_size)
         self.pii_key = pii_key
         self.metadata = metadata
         self.source = source

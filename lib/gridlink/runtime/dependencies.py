@@ -48,6 +48,7 @@ class Storage(DependencyProvider):
             self.uow_class,
             on_commit=self._wakeup.set,
             pii_key=settings.pii_key,
+            pool_size=settings.db_pool_size,
         )
         self.bus = Bus(settings.amqp_uri)
         owner = f"{socket.gethostname()}:{os.getpid()}"
