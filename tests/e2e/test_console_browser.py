@@ -8,6 +8,7 @@ so nothing is downloaded at test time. Screenshots are kept under var/screenshot
 from __future__ import annotations
 
 import base64
+import importlib.util
 import os
 import shutil
 import signal
@@ -158,6 +159,9 @@ def _answers(url: str) -> bool:
 @pytest.fixture(scope="module")
 def console(stack, databases):
     """The console as a sixth process on the shared stack's broker, with its own database."""
+    if "console" in stack.processes:  # the stack already runs it, once devstack lists the console
+        yield stack.url("console")
+        return
     stack.ports["console"] = free_port()
     stack.database_urls["console"] = databases("console")
     subprocess.run([sys.executable, "-m", "console", "migrate"], env=stack.service_env("console"), check=True)
@@ -221,3 +225,37 @@ def test_an_operator_watches_a_report_arrive_live_opens_it_and_escalates_it(stac
     assert browser.text("#panel-title") == grid.name
     assert "full time worker" in browser.text("#grid-staff")
     browser.screenshot("5-map")
+
+
+def test_the_demo_day_brings_the_district_to_life_on_the_console(stack, console, browser):
+    spec = importlib.util.spec_from_file_location("demo_replay", REPO_ROOT / "tools" / "demo" / "replay.py")
+    replay = importlib.util.module_from_spec(spec)
+    sys.modules["demo_replay"] = replay
+    spec.loader.exec_module(replay)
+    district = issue_token(DEFAULT_SECRET, "D0001", "district_operator", "150302")
+    headers = {"Authorization": f"Bearer {district}"}
+    before = requests.get(console + "/api/board", headers=headers, timeout=10).json()["last_seq"]
+
+    assert replay.main(["--intake", stack.url("intake"), "--reports", "24", "--minutes", "0.1", "--seed", "3"]) == 0
+
+    def accepted():
+        events = requests.get(console + "/api/board?limit=500", headers=headers, timeout=10).json()["events"]
+        return [e for e in events if e["seq"] > before and e["type"] == "report_accepted"]
+
+    # intake may fold a near-identical report into an earlier one (a duplicate), so most, not all, are new cases
+    reports = wait_for(lambda: len(accepted()) >= 20 and accepted(), timeout=90, what="the demo's reports")
+    channels = {e["line"].rsplit(" via ", 1)[-1] for e in reports}
+    assert {"app", "wechat"} <= channels
+    grids = requests.get(console + "/api/map?metric=open", headers=headers, timeout=10).json()["grids"]
+    assert sum(1 for g in grids.values() if g["open"]) >= 15
+
+    browser.open(console + "/login")  # the district's view this time: all 435 grids
+    browser.type("#token", district)
+    browser.click("#login-submit")
+    wait_for(lambda: browser.current_url().endswith("/board"), what="the live board after signing in")
+    browser.screenshot("6-board-after-demo")
+    browser.open(console + "/map")
+    browser.wait_find("#grid-map path.level-1")
+    assert browser.run("return document.querySelectorAll('#grid-map path.grid').length") == 435
+    browser.wait_text("#live-status", "live")
+    browser.screenshot("7-district-map-after-demo")

@@ -5,6 +5,7 @@ dispatch with the person's own token."""
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
 import uuid
@@ -222,6 +223,8 @@ def test_the_stream_pushes_each_new_event_to_the_browser(console):
         assert response.headers["Content-Type"].startswith("text/event-stream")
         lines = response.iter_lines(decode_unicode=True)
         assert next(lines).startswith("retry:")
+        live = requests.get(console.base + "/metrics", timeout=10).text
+        assert float(re.search(r"^gridlink_console_live_streams (\S+)$", live, re.M).group(1)) >= 1
         console.publish(report_accepted(cid, tracking="HB-261130-LIVE01"))
         for line in lines:
             if line.startswith("data:"):
@@ -291,6 +294,8 @@ def test_an_action_goes_to_dispatch_with_the_persons_token_and_is_logged(console
     assert requests.post(url, json={"reason": " "}, headers=headers).status_code == 400
     assert requests.post(url, data="{", headers=headers).status_code == 400
     assert len(FakeDispatch.calls) == 2
+    metrics = requests.get(console.base + "/metrics", timeout=10).text
+    assert 'gridlink_console_actions_total{action="escalate",status="409"}' in metrics
 
 
 def test_reports_per_unit_and_period_with_csv(console):

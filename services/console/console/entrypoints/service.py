@@ -20,6 +20,7 @@ from console.domain.figures import BadQuery, Period, performance_csv
 from console.domain.mapview import project
 from console.entrypoints import pages
 from console.entrypoints.web import (
+    ACTIONS,
     ConsoleAuth,
     Viewer,
     event_stream,
@@ -334,6 +335,7 @@ class ConsoleService(OpsEndpoints):
             token=viewer.token,
             scope=viewer.scope,
         )
+        ACTIONS.labels(action, str(answer.status)).inc()
         if answer.status == 0:
             return json_response({"error": {"code": "dispatch_unavailable", **answer.body["error"]}}, 503)
         # dispatch's own verdict (200, 403, 409…) is what the person needs to see.

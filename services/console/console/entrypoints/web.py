@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nameko.extensions import DependencyProvider
+from prometheus_client import Counter, Gauge
 from werkzeug.wrappers import Response
 
 from console.domain.access import CONSOLE_ROLES
@@ -17,6 +18,12 @@ from console.domain.cases import RecordedEvent
 from gridlink.runtime.auth import Principal, TokenError, bearer_token, verify_token
 from gridlink.runtime.entrypoints import Forbidden, NotFound, Unauthorized
 
+LIVE_STREAMS = Gauge("gridlink_console_live_streams", "Browsers connected to the console's live stream.")
+ACTIONS = Counter(
+    "gridlink_console_actions_total",
+    "Supervise and escalate requests sent to dispatch from the console, by action and dispatch's HTTP status.",
+    ["action", "status"],
+)
 COOKIE = "gridlink_console"
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 # Everything the pages load comes from the console itself: no CDN, no tiles, no inline script.
@@ -113,23 +120,27 @@ def event_stream(
     nothing happens so proxies keep the connection open. It runs in the client's own green thread; it polls the
     read model rather than an in-process queue so that each replica serves every event, whichever consumed it.
     """
-    yield b"retry: 3000\n: connected\n\n"
-    quiet = 0.0
-    # The stream ends with the viewer's token; the browser's reconnect then meets the 401 of an expired token.
-    while until is None or time.time() < until:
-        batch = fetch(after)
-        for event in batch:
-            after = event.seq
-            data = json.dumps(render(event), ensure_ascii=False, default=str)
-            yield f"id: {event.seq}\ndata: {data}\n\n".encode()
-        if batch:
-            quiet = 0.0
-            continue
-        time.sleep(poll_seconds)
-        quiet += poll_seconds
-        if quiet >= heartbeat_seconds:
-            quiet = 0.0
-            yield b": heartbeat\n\n"
+    LIVE_STREAMS.inc()
+    try:
+        yield b"retry: 3000\n: connected\n\n"
+        quiet = 0.0
+        # The stream ends with the viewer's token; the browser's reconnect then meets the 401 of an expired token.
+        while until is None or time.time() < until:
+            batch = fetch(after)
+            for event in batch:
+                after = event.seq
+                data = json.dumps(render(event), ensure_ascii=False, default=str)
+                yield f"id: {event.seq}\ndata: {data}\n\n".encode()
+            if batch:
+                quiet = 0.0
+                continue
+            time.sleep(poll_seconds)
+            quiet += poll_seconds
+            if quiet >= heartbeat_seconds:
+                quiet = 0.0
+                yield b": heartbeat\n\n"
+    finally:  # the browser went away (the server closes the generator) or the token expired
+        LIVE_STREAMS.dec()
 
 
 def stream_response(request, body: Iterator[bytes]) -> Response:
