@@ -253,6 +253,9 @@ def test_overdue_cases_reach_the_supervision_board_and_colour_the_map(console):
         lambda: console.get("/api/supervision", DISTRICT).json()["overdue"].get("grid"), what="overdue listed"
     )
     assert [c["correlation_id"] for c in board] == [cid]
+    page = requests.get(console.base + "/supervision", cookies={"gridlink_console": DISTRICT}, timeout=10).text
+    overdue_section = page.split('id="overdue"')[1].split('id="due-soon"')[0]
+    assert "HB-261130-AAAAAA" in overdue_section and f'id="act-escalate-{cid}"' in overdue_section
     grids = console.get("/api/map?metric=overdue", DISTRICT).json()["grids"]
     assert grids[GRID]["overdue"] == 1 and grids[GRID]["level"] == 2
     assert console.get("/api/map?metric=colourful", DISTRICT).status_code == 400
