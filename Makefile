@@ -3,15 +3,16 @@ SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
-SERVICES := intake dispatch mediation volunteer notification
+SERVICES := intake dispatch mediation volunteer notification console
 # make test uses the local PostgreSQL, as CI does; the services themselves default to SQLite under var/.
 TEST_DATABASE_URL ?= $(or $(DATABASE_URL),postgresql://postgres@127.0.0.1:5432/postgres)
 
-.PHONY: help venv run migrate test chaos lint fmt dlq clean $(addprefix test-,$(SERVICES))
+.PHONY: help venv run demo migrate test chaos browser lint fmt dlq clean $(addprefix test-,$(SERVICES))
 
 help:
 	@echo "make run      start all five services with the Haibowan data (RabbitMQ started if needed)"
-	@echo "make test     run every test (unit, integration, end-to-end), as CI does"
+	@echo "make test     run every test (unit, integration, end-to-end, browser), as CI does"
+	@echo "make demo     with make run going: replay a day of Haibowan activity in a minute"
 	@echo "make lint     ruff check and format check;  make fmt  to format"
 	@echo "make chaos    long fault run: kill -9 each service, restart RabbitMQ and PostgreSQL, count every report"
 	@echo "make dlq      list dead letters (ARGS='show ID' | 'replay ID' | 'replay --all')"
@@ -33,10 +34,18 @@ run: venv
 	@python3 tools/ensure_services.py rabbitmq
 	$(BIN)/python -m gridlink.devstack run
 
+# With `make run` going in another terminal: a realistic day of Haibowan reports, posted through intake in a minute.
+demo: venv
+	$(BIN)/python tools/demo/replay.py --intake http://127.0.0.1:8001 --minutes 1
+
 migrate: venv
 	@for s in $(SERVICES); do $(BIN)/python -m $$s migrate || exit 1; done
 
-test: venv $(BIN)/promtool
+# Headless Chromium for the console's browser tests (Debian packages; needs root, as on CI).
+browser:
+	@tools/install_browser.sh
+
+test: venv $(BIN)/promtool browser
 	@DATABASE_URL=$(TEST_DATABASE_URL) python3 tools/ensure_services.py rabbitmq postgres
 	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest $(PYTEST_ARGS)
 

@@ -20,8 +20,15 @@ from pathlib import Path
 
 from gridlink.runtime.config import REPO_ROOT
 
-SERVICES = ("intake", "dispatch", "mediation", "volunteer", "notification")
-DEFAULT_PORTS = {"intake": 8001, "dispatch": 8002, "mediation": 8003, "volunteer": 8004, "notification": 8005}
+SERVICES = ("intake", "dispatch", "mediation", "volunteer", "notification", "console")
+DEFAULT_PORTS = {
+    "intake": 8001,
+    "dispatch": 8002,
+    "mediation": 8003,
+    "volunteer": 8004,
+    "notification": 8005,
+    "console": 8006,
+}
 
 
 @dataclass
@@ -40,6 +47,9 @@ class Stack:
         env.pop("DATABASE_URL", None)
         if service in self.database_urls:
             env["DATABASE_URL"] = self.database_urls[service]
+        if service == "console":
+            # The console acts on a person's behalf through dispatch's staff API, wherever this stack put it.
+            env["CONSOLE_DISPATCH_URL"] = self.url("dispatch")
         env.update(extra or {})
         return env
 
@@ -177,6 +187,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     print("Then read the grid worker's inbox:")
     print(f"  curl -s {stack.url('notification', f'/inbox/{worker}')}\n")
+    print(f"Command-centre console: {stack.url('console')} — sign in with a staff token:")
+    print("  .venv/bin/python -m gridlink.runtime.auth issue --user D0001 --role district_operator --unit 150302")
+    print("A day of Haibowan activity in a minute: make demo (in another terminal)\n")
     print("Ctrl-C stops everything.", flush=True)
     while not stopping:
         for service, process in stack.processes.items():

@@ -12,7 +12,7 @@ from sqlalchemy import create_engine, inspect
 
 from gridlink.runtime.migrations import upgrade
 
-SERVICES = ["intake", "dispatch", "mediation", "volunteer", "notification"]
+SERVICES = ["intake", "dispatch", "mediation", "volunteer", "notification", "console"]
 
 
 @pytest.mark.parametrize("service", SERVICES)

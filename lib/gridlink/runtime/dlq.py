@@ -23,7 +23,7 @@ from kombu import Connection, Queue
 from gridlink.runtime import deadletter
 from gridlink.runtime.bus import Bus
 
-SERVICES = ("intake", "dispatch", "mediation", "volunteer", "notification")
+SERVICES = ("intake", "dispatch", "mediation", "volunteer", "notification", "console")
 
 
 @dataclass
