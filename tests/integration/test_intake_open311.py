@@ -409,11 +409,17 @@ def test_a_nearby_recent_report_of_the_same_category_is_linked_to_the_original(i
     assert len(intake.get("requests.json", service_code="street_lamp").json()) == 2  # no second case
     assert intake.get(f"tokens/{again['token']}.json").json()[0]["service_request_id"] == first["service_request_id"]
 
-    events = published(intake, 6)
-    merged = [e for e in events if e["type"] == "report_merged"]
+    native = {"category": "street_lamp", "description": "路灯又坏了", "lat": LAT, "long": LONG}
+    separate = requests.post(f"{intake.base}/reports", json=native, timeout=10).json()
+    assert separate["duplicate_of"] is None  # the native API's contract: one POST, one case, unless asked
+    linked = requests.post(f"{intake.base}/reports", json={**native, "link_duplicates": True}, timeout=10).json()
+    assert linked["duplicate_of"] == first["service_request_id"] and linked["status"] == "merged"
+
+    events = published(intake, 8)
+    merged = [e for e in events if e["type"] == "report_merged" and e["payload"]["channel"] == "open311"]
     assert len(merged) == 1 and merged[0]["payload"]["original_report_id"] == first["service_request_id"]
     assert merged[0]["payload"]["co_reporters"] == 1
-    assert len([e for e in events if e["type"] == "report_accepted"]) == 3
+    assert len([e for e in events if e["type"] == "report_accepted"]) == 4
     contacts = [e["payload"]["report_id"] for e in events if e["type"] == "reporter_contact_registered"]
     assert len(contacts) == 2 and merged[0]["payload"]["report_id"] in contacts
 

@@ -36,7 +36,7 @@ def submit_report(
     now = now or datetime.now(UTC)
     report = _build(ref, cmd, now)
     with uow:
-        submitted = _store(uow, ref, report, now)
+        submitted = _store(uow, ref, report, now, cmd.link_duplicates)
         uow.commit()
     return submitted
 
@@ -65,9 +65,11 @@ def _build(ref: IntakeReference, cmd: SubmitReport, now: datetime) -> Report:
     )
 
 
-def _store(uow: IntakeUnitOfWork, ref: IntakeReference, report: Report, now: datetime) -> Submitted:
+def _store(
+    uow: IntakeUnitOfWork, ref: IntakeReference, report: Report, now: datetime, link_duplicates: bool = True
+) -> Submitted:
     """Within the caller's transaction: link a duplicate to its open original, store, and publish."""
-    original = _original_of(uow, ref, report, now)
+    original = _original_of(uow, ref, report, now) if link_duplicates else None
     if original is not None:
         report.merge_into(original)
         uow.reports.save_counts(original)

@@ -26,6 +26,7 @@ class SubmitReport:
     attributes: dict[str, list[str]] | None = None  # raw Open311 answers, checked against the service definition
     client: str | None = None
     scope_unit: str | None = None  # a staff reporter's organisation unit: the grid must lie inside it
+    link_duplicates: bool = True  # link a repeat to its open original instead of opening a second case
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,8 @@ class ReportRequestSchema(Schema):
         validate=validate.Length(max=9),
     )
     involved = fields.Nested(InvolvedSchema, load_default=dict)
+    # The native API's contract is one POST, one case; a client opts in to duplicate linking (Open311 always links).
+    link_duplicates = fields.Boolean(load_default=False)
 
     @validates_schema
     def _location(self, data, **kwargs):

@@ -204,6 +204,7 @@ class IntakeService(OpsEndpoints):
             media_urls=tuple(data["photo_urls"]),
             involved=data["involved"],
             scope_unit=scope,
+            link_duplicates=data["link_duplicates"],
         )
         submitted = handlers.submit_report(self.storage.uow(), self.reference, cmd)
         report = submitted.report
