@@ -86,3 +86,14 @@ def test_an_accepted_report_announces_itself_within_its_contract(ref):
     wire = contract_for(event_type).dump(payload)
     assert wire["reporter_phone_masked"] == "139****1234"
     assert "13900001234" not in str(wire) and "张女士" not in str(wire)
+
+
+def test_id_card_and_phone_numbers_typed_into_text_are_redacted():
+    from intake.domain.model import redact_personal
+
+    text = "我叫张三，身份证110101199003077777，电话13912345678，楼号12栋"
+    redacted = redact_personal(text)
+    assert "110101199003077777" not in redacted and "**************7777" in redacted
+    assert "13912345678" not in redacted and "139****5678" in redacted
+    assert "12栋" in redacted
+    assert redact_personal("订单号 2026112900001234567 不是身份证") == "订单号 2026112900001234567 不是身份证"

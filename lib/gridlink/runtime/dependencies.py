@@ -111,9 +111,10 @@ class Storage(DependencyProvider):
 class ServiceStore:
     """What a worker sees as `self.storage`: units of work, idempotent handling, and readiness checks."""
 
-    def __init__(self, database: Database, amqp_uri: str, consumer: str):
+    def __init__(self, database: Database, settings, consumer: str):
         self.database = database
-        self.amqp_uri = amqp_uri
+        self.settings = settings
+        self.amqp_uri = settings.amqp_uri
         self.consumer = consumer
         self.uow = database.uow
 

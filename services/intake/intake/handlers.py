@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from gridlink.contracts import Envelope
 from intake.adapters.repository import IntakeUnitOfWork, RequestQuery
@@ -159,8 +159,16 @@ def receive_alarms(
     return [outcomes[alarm.alarm_id] for alarm in alarms]
 
 
-def record_case_progress(uow: IntakeUnitOfWork, event: Envelope, ref: IntakeReference) -> None:
-    """A dispatch lifecycle event, seen as the public sees it: the Open311 status and its update history."""
+PURGE_REPORTER = "purge_reporter"
+
+
+def record_case_progress(
+    uow: IntakeUnitOfWork, event: Envelope, ref: IntakeReference, retention: timedelta = timedelta(days=180)
+) -> None:
+    """A dispatch lifecycle event, seen as the public sees it: the Open311 status and its update history.
+
+    When the case closes, the reporter's personal data is scheduled for erasure after the retention period.
+    """
     payload = event.payload
     report = uow.reports.get(payload["report_id"])
     change = status_change(event.type, payload, ref.unit_name(payload["unit_code"]))
@@ -170,6 +178,14 @@ def record_case_progress(uow: IntakeUnitOfWork, event: Envelope, ref: IntakeRefe
         return
     uow.reports.apply_status(report.report_id, change, event.occurred_at)
     uow.reports.add_update(event.event_id, report.report_id, change.status, change.notes, event.occurred_at)
+    if event.type == "case_closed":
+        uow.schedule(PURGE_REPORTER, report.report_id, event.occurred_at + retention, {"report_id": report.report_id})
+    uow.commit()
+
+
+def purge_reporter(uow: IntakeUnitOfWork, timer) -> None:
+    """Retention: erase the reporter's name and contacts; the report itself, masked, stays for the record."""
+    uow.reports.anonymise_reporter(timer.payload["report_id"])
     uow.commit()
 
 

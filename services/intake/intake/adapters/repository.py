@@ -105,6 +105,13 @@ class ReportRepository:
         ).all()
         return [Candidate(r.report_id, r.lat, r.long, as_utc(r.submitted_at)) for r in rows]
 
+    def anonymise_reporter(self, report_id: str) -> None:
+        self.session.execute(
+            update(reports)
+            .where(reports.c.report_id == report_id)
+            .values(reporter_name=None, reporter_phone=None, reporter_email=None, reporter_wechat=None)
+        )
+
     def apply_status(self, report_id: str, change: StatusChange, occurred_at: datetime) -> bool:
         """Move the public status on, unless a later step is already shown (events may arrive out of order)."""
         values = {"public_status": change.status, "status_notes": change.notes, "updated_at": occurred_at}

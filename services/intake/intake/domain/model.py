@@ -11,6 +11,10 @@ from datetime import datetime
 # Unambiguous for reading aloud on the phone: no 0/O or 1/I.
 _TRACKING_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
 # Mainland mobile numbers and landlines with an area code, as people type them into free text.
+# 18-character resident ID: 6-digit region, birth date 19xx/20xx, 3-digit sequence, check digit (0-9 or X).
+_ID_NUMBER_IN_TEXT = re.compile(
+    r"(?<![0-9A-Za-z])[1-9]\d{5}(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx](?![0-9A-Za-z])"
+)
 _PHONE_IN_TEXT = re.compile(r"(?<!\d)(1[3-9]\d[ -]?\d{4}[ -]?\d{4}|0\d{2,3}-?\d{7,8})(?!\d)")
 
 
@@ -30,10 +34,12 @@ def mask_phone(phone: str | None) -> str | None:
     return f"{digits[:3]}****{digits[-4:]}"
 
 
-def redact_phones(text: str | None) -> str | None:
-    """Residents often type their number into the description; public answers show it masked."""
+def redact_personal(text: str | None) -> str | None:
+    """Residents often type their phone or ID-card number (身份证号) into the description: public answers and
+    events show the phone masked and the ID number reduced to its last four characters."""
     if not text:
         return text
+    text = _ID_NUMBER_IN_TEXT.sub(lambda m: "*" * 14 + m.group(0)[-4:], text)
     return _PHONE_IN_TEXT.sub(lambda m: mask_phone(m.group(0)) or "****", text)
 
 
@@ -199,7 +205,7 @@ class Report:
             "category_kind": self.category_kind,
             "urgency": self.urgency,
             # a number typed into the text leaves intake masked, like the reporter's own
-            "description": redact_phones(self.description),
+            "description": redact_personal(self.description),
             "grid_code": p.grid_code,
             "community_code": p.community_code,
             "sub_centre_code": p.sub_centre_code,

@@ -15,7 +15,7 @@ from werkzeug.wrappers import Response
 from gridlink.runtime.entrypoints import ApiError, HttpEntrypoint, NotFound, json_response
 from intake.adapters.repository import RequestQuery
 from intake.domain.errors import InvalidAttributes
-from intake.domain.model import Report, redact_phones
+from intake.domain.model import Report, redact_personal
 from intake.domain.open311 import MAX_RANGE_DAYS
 from intake.domain.placement import IntakeReference
 
@@ -202,7 +202,7 @@ def request_view(ref: IntakeReference, report: Report) -> dict:
         "status_notes": report.status_notes,
         "service_name": category.name if category else None,
         "service_code": report.category_code,
-        "description": redact_phones(report.description),
+        "description": redact_personal(report.description),
         "agency_responsible": ref.unit_name(report.agency_unit) if report.agency_unit else None,
         "service_notice": notice,
         "requested_datetime": iso(report.submitted_at),

@@ -31,6 +31,7 @@ from intake import handlers
 from intake.adapters.orm import metadata
 from intake.adapters.reference import load_api_clients, load_reference
 from intake.adapters.repository import IntakeUnitOfWork
+from intake.config import retention_days
 from intake.domain.commands import ReceiveAlarm, SubmitReport
 from intake.domain.errors import (
     InvalidAttributes,
@@ -42,7 +43,7 @@ from intake.domain.errors import (
     UnknownCategory,
     UnknownDevice,
 )
-from intake.domain.model import Report, Reporter, mask_phone, redact_phones
+from intake.domain.model import Report, Reporter, mask_phone, redact_personal
 from intake.entrypoints import open311
 from intake.entrypoints.limits import RateLimiter
 from intake.entrypoints.open311 import IntakeHttp, Open311Http, TooManyRequests, render
@@ -70,7 +71,7 @@ def report_view(report: Report) -> dict:
         "channel": report.channel,
         "category": report.category_code,
         "urgency": report.urgency,
-        "description": redact_phones(report.description),
+        "description": redact_personal(report.description),
         "grid_code": p.grid_code,
         "community_code": p.community_code,
         "sub_centre_code": p.sub_centre_code,
@@ -160,7 +161,7 @@ class ApiClients(DependencyProvider):
 class IntakeService(OpsEndpoints):
     name = "intake"
 
-    storage = Storage(metadata, IntakeUnitOfWork)
+    storage = Storage(metadata, IntakeUnitOfWork, timers={handlers.PURGE_REPORTER: handlers.purge_reporter})
     reference = Reference(load_reference)
     api = ApiClients()
     auth = StaffAuth()
@@ -335,7 +336,10 @@ class IntakeService(OpsEndpoints):
     # Dispatch's case lifecycle, as the public sees it
 
     def _progress(self, event):
-        return self.storage.handle(event, partial(handlers.record_case_progress, ref=self.reference))
+        retention = timedelta(days=retention_days(self.storage.settings))
+        return self.storage.handle(
+            event, partial(handlers.record_case_progress, ref=self.reference, retention=retention)
+        )
 
     @event_consumer("dispatch", "case_assigned")
     def on_case_assigned(self, event):
