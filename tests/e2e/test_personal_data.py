@@ -1,4 +1,4 @@
-"""A resident's name and phone number never leave intake in the clear: not in any event on the bus (every
+"""A resident's name, phone and ID-card number never leave intake in the clear: not in any event on the bus (every
 service's outbox is checked), not in any log line, not in any metric label."""
 
 from __future__ import annotations
