@@ -4,18 +4,14 @@ volunteer by its category, each a separate process on the real broker."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
-import sys
-from pathlib import Path
 
-import pytest
 import requests
 
 from gridlink.devstack import sample_request
 from gridlink.refdata import load_categories, load_grid_map, load_staff
 from tests.polling import wait_for
+from tests.tools import promtool
 
 CATEGORIES = load_categories()
 GRIDS = load_grid_map()
@@ -101,15 +97,6 @@ def test_a_service_request_becomes_a_volunteer_order(stack):
     )
     detail = requests.get(stack.url("volunteer", f"/orders/{order}"), timeout=5).json()
     assert detail["status"] == "pending_review" and detail["service"] == service_category
-
-
-def promtool() -> str:
-    found = shutil.which("promtool", path=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}")
-    if found is None:
-        if os.environ.get("CI"):
-            pytest.fail("promtool is missing: `make test` installs it (tools/install_promtool.sh)")
-        pytest.skip("promtool is not installed")
-    return found
 
 
 def test_every_service_is_healthy_ready_and_measured(stack):

@@ -5,19 +5,17 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
-import pytest
 import yaml
 from prometheus_client.metrics import MetricWrapperBase
 
 from gridlink.runtime import metrics
 from gridlink.runtime.config import REPO_ROOT
+from tests.tools import promtool
 
 MONITORING = REPO_ROOT / "deploy" / "base" / "monitoring"
 SERIES_SUFFIXES = {"counter": ("_total",), "gauge": ("",), "histogram": ("_bucket", "_sum", "_count")}
@@ -28,15 +26,6 @@ RUNTIME_METRICS = {
     if isinstance(value, MetricWrapperBase)
     for suffix in SERIES_SUFFIXES[value._type]
 }
-
-
-def promtool() -> str:
-    found = shutil.which("promtool", path=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}")
-    if found is None:
-        if os.environ.get("CI"):
-            pytest.fail("promtool is missing: `make test` installs it (tools/install_promtool.sh)")
-        pytest.skip("promtool is not installed")
-    return found
 
 
 def rule_groups() -> list[dict]:
