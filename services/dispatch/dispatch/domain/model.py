@@ -189,13 +189,7 @@ class Case:
     def _reassign(self, a: Assignment, policy, calendar, now, action, actor, reason) -> None:
         self._end_period(now, action)
         deadlines = policy.deadlines(self.category_code, self.urgency, now, calendar)
-        self.tier, self.unit_code, self.assignee_id, self.assignee_role = (
-            a.tier,
-            a.unit_code,
-            a.assignee_id,
-            a.assignee_role,
-        )
-        self.supervisor_id = a.supervisor_id
+        self._hold(a)
         self.handling_class = deadlines.handling_class
         self.acceptance_deadline_at, self.deadline_at = deadlines.acceptance_at, deadlines.resolution_at
         self.suspended_at = self.suspended_from = None
@@ -214,6 +208,15 @@ class Case:
         self._move(action, "assigned", now, actor, f"{reason} → {a.tier} {a.unit_code}")
         for stage in STAGES:
             self._arm(stage, policy, now)
+
+    def _hold(self, a: Assignment) -> None:
+        self.tier, self.unit_code, self.assignee_id, self.assignee_role = (
+            a.tier,
+            a.unit_code,
+            a.assignee_id,
+            a.assignee_role,
+        )
+        self.supervisor_id = a.supervisor_id
 
     def _end_period(self, now: datetime, reason: str) -> None:
         if self.period and self.period.ended_at is None:
@@ -324,13 +327,7 @@ class Case:
         self.events.append(("case_returned", {**self._fact(), "returned_by": actor.user_id, "reason": reason}))
         back = directory.assignment(RETURN_TO[self.tier], self.place)
         self._end_period(now, "returned")
-        self.tier, self.unit_code, self.assignee_id, self.assignee_role = (
-            back.tier,
-            back.unit_code,
-            back.assignee_id,
-            back.assignee_role,
-        )
-        self.supervisor_id = back.supervisor_id
+        self._hold(back)
         self._move("return", "returned", now, actor.user_id, reason)
         self._cancel_timers()
 
@@ -480,19 +477,7 @@ class Case:
             return False
         due = self.acceptance_deadline_at if stage == "acceptance" else self.deadline_at
         escalate_at = policy.escalation_at(self.handling_class, due, calendar)
-        record = Supervision(
-            str(uuid.uuid4()),
-            self.case_id,
-            period_no,
-            stage,
-            self.unit_code,
-            self.assignee_id,
-            self.supervisor_id,
-            due,
-            now,
-            escalate_at,
-        )
-        self.supervisions.append(record)
+        record = self._open_supervision(stage, self.supervisor_id, due, now, escalate_at)
         setattr(self.period, f"{stage}_overdue", True)
         self._move("supervise", self.state, now, SYSTEM_ACTOR, f"{stage} overdue since {due.isoformat()}")
         self.events.append(("case_overdue", {**self._deadline_payload(stage), "supervision_id": record.supervision_id}))
@@ -508,19 +493,7 @@ class Case:
         reason = _required(reason, "reason", 500)
         stage = "acceptance" if self.state == "assigned" else "resolution"
         due = self.acceptance_deadline_at if stage == "acceptance" else self.deadline_at
-        record = Supervision(
-            str(uuid.uuid4()),
-            self.case_id,
-            self.period.no,
-            stage,
-            self.unit_code,
-            self.assignee_id,
-            actor.user_id,
-            due,
-            now,
-            due,
-        )
-        self.supervisions.append(record)
+        record = self._open_supervision(stage, actor.user_id, due, now, due)
         self._move("supervise", self.state, now, actor.user_id, reason)
         self.events.append(
             (
@@ -535,6 +508,22 @@ class Case:
                 },
             )
         )
+        return record
+
+    def _open_supervision(self, stage: str, supervisor_id, due: datetime, now: datetime, escalate_at) -> Supervision:
+        record = Supervision(
+            str(uuid.uuid4()),
+            self.case_id,
+            self.period.no,
+            stage,
+            self.unit_code,
+            self.assignee_id,
+            supervisor_id,
+            due,
+            now,
+            escalate_at,
+        )
+        self.supervisions.append(record)
         return record
 
     def escalate_overdue(self, stage: str, period_no: int, directory, policy, calendar, now: datetime) -> bool:
