@@ -3,12 +3,15 @@ forbidden ones, supervision and escalation driven by a clock the test holds, and
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from dispatch.adapters.reference import load_reference
+from dispatch.adapters.reference import ROUTING_FILE, LiveReference, load_reference
 from dispatch.domain import performance
 from dispatch.domain.deadlines import CST, Limit, add_working_days
 from dispatch.domain.errors import (
@@ -449,3 +452,24 @@ def test_performance_figures_and_roll_up():
     assert [f.unit_code for f in performance.by_unit(periods, "department", later)] == ["housing"]
     with pytest.raises(InvalidInput):
         performance.by_unit(periods, "planet", later)
+
+
+# ---- rules change without a release ------------------------------------------------------------------------
+
+
+def test_edited_rules_are_picked_up_and_a_broken_edit_keeps_the_rules_in_force(tmp_path):
+    data = tmp_path / "haibowan"
+    shutil.copytree(DEFAULT_DATA_DIR, data)
+    live = LiveReference(data)
+    place = Place(GRID, GRID[:12], GRID[:9], "city_management")
+    assert live.current().routing.route("garbage", "low", place, DIRECTORY)[1].tier == "grid"
+
+    rules = json.loads((data / ROUTING_FILE).read_text())
+    rules["rules"].insert(0, {"name": "garbage to the workstation", "category": ["garbage"], "tier": "community"})
+    (data / ROUTING_FILE).write_text(json.dumps(rules, ensure_ascii=False))
+    os.utime(data / ROUTING_FILE, ns=(1, 10**18))  # a new modification time, whatever the file system's resolution
+    assert live.current().routing.route("garbage", "low", place, DIRECTORY)[1].tier == "community"
+
+    (data / ROUTING_FILE).write_text("{ not json")
+    os.utime(data / ROUTING_FILE, ns=(1, 2 * 10**18))
+    assert live.current().routing.route("garbage", "low", place, DIRECTORY)[1].tier == "community"
