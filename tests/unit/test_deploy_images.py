@@ -9,6 +9,7 @@ import ast
 import importlib.metadata
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -115,16 +116,43 @@ def third_party_imports(*roots: Path) -> set[str]:
     return found
 
 
+def normalised(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def with_dependencies(names: set[str]) -> set[str]:
+    """The distributions pip installs for `names`: them and, recursively, what they require (extras aside).
+
+    The install runs with `--constraint requirements.lock`, so a dependency pulled in this way is pinned too.
+    """
+    found, pending = set(), list(names)
+    while pending:
+        name = pending.pop()
+        if name in found:
+            continue
+        found.add(name)
+        try:
+            requirements = importlib.metadata.requires(name) or []
+        except importlib.metadata.PackageNotFoundError:
+            continue
+        for requirement in requirements:
+            if "extra ==" not in requirement:
+                pending.append(normalised(re.match(r"[A-Za-z0-9_.\-]+", requirement).group(0)))
+    return found
+
+
 @pytest.mark.parametrize("service", SERVICES)
 def test_image_installs_every_package_its_code_imports(service):
     build = stages(service)[0]
     pip = next(rest for keyword, rest in build if keyword == "RUN" and "pip install" in rest)
-    installed = {word.lower().replace("_", "-") for word in pip.split() if not word.startswith("-")}
+    named = {normalised(word) for word in pip.split() if not word.startswith(("-", "/", "&"))}
+    installed = with_dependencies(named)
+    assert {"amqp", "vine"} <= installed, "kombu's own dependencies are installed with it"
     owners = importlib.metadata.packages_distributions()
     code = [REPO_ROOT / "lib" / "gridlink", REPO_ROOT / "services" / service / service]
     # devstack is the laptop runner (it is not imported by a running service) and may use dev-only packages.
     for module in sorted(third_party_imports(*code) - {"pytest"}):
-        dists = {d.lower().replace("_", "-") for d in owners.get(module, [module])}
+        dists = {normalised(d) for d in owners.get(module, [module])}
         assert dists & installed, f"{service} imports {module} ({dists}) but its image does not install it"
 
 
@@ -139,16 +167,13 @@ def test_dockerignore_keeps_the_build_context_to_what_images_copy():
     assert allowed == {"requirements.lock", "lib/", "data/", "services/"}
 
 
-@pytest.mark.parametrize("service", SERVICES)
-def test_image_layout_runs_the_service_commands_with_nothing_else_on_the_path(service, tmp_path):
-    """Rebuild the image's /app from the COPY lines and run the CLI with -S, so the editable install is invisible."""
+def image_layout(service: str, tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """The image's /app rebuilt from the COPY lines (minus what .dockerignore drops), and the environment to run
+    its code with -S, so that the editable install is invisible."""
     app = tmp_path / "app"
-    shutil.copytree(REPO_ROOT / "lib", app / "lib", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(
-        REPO_ROOT / "services" / service / service,
-        app / "services" / service / service,
-        ignore=shutil.ignore_patterns("__pycache__"),
-    )
+    ignored = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
+    shutil.copytree(REPO_ROOT / "lib", app / "lib", ignore=ignored)
+    shutil.copytree(REPO_ROOT / "services" / service / service, app / "services" / service / service, ignore=ignored)
     shutil.copytree(REPO_ROOT / "data", app / "data")
     site_packages = sysconfig.get_paths()["purelib"]
     env = {
@@ -157,6 +182,12 @@ def test_image_layout_runs_the_service_commands_with_nothing_else_on_the_path(se
         "GRIDLINK_VAR_DIR": str(tmp_path / "var"),
         "DATABASE_URL": f"sqlite:///{tmp_path / 'service.sqlite3'}",
     }
+    return app, env
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_image_layout_runs_the_service_commands_with_nothing_else_on_the_path(service, tmp_path):
+    app, env = image_layout(service, tmp_path)
     python = [sys.executable, "-S", "-m", service]
     shown = subprocess.run([*python, "settings"], env=env, cwd=app, capture_output=True, text=True, timeout=120)
     assert shown.returncode == 0, shown.stderr
@@ -166,3 +197,34 @@ def test_image_layout_runs_the_service_commands_with_nothing_else_on_the_path(se
     assert migrated.returncode == 0, migrated.stderr
     assert "database at head" in migrated.stdout
     assert (tmp_path / "service.sqlite3").stat().st_size > 0
+
+
+def test_console_image_serves_the_static_assets_it_ships(tmp_path):
+    """The console's stylesheet and script live in its package (console/static/), so the package COPY carries
+    them; served from the rebuilt image layout, each answers 200 with its own bytes and type."""
+    shipped = {p.name: p.stat().st_size for p in (REPO_ROOT / "services/console/console/static").iterdir()}
+    assert {"console.css", "console.js"} <= set(shipped)
+    app, env = image_layout("console", tmp_path)
+    script = (
+        "import sys\n"
+        "from console.entrypoints.web import STATIC_DIR, static_file\n"
+        "print(STATIC_DIR)\n"
+        "for name in sys.argv[1:]:\n"
+        "    r = static_file(name)\n"
+        "    print(name, r.status_code, r.mimetype, len(r.get_data()))\n"
+    )
+    served = subprocess.run(
+        [sys.executable, "-S", "-c", script, *sorted(shipped)],
+        env=env,
+        cwd=app,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert served.returncode == 0, served.stderr
+    where, *lines = served.stdout.splitlines()
+    assert where == str(app / "services/console/console/static")
+    answers = {name: (int(status), kind, int(size)) for name, status, kind, size in map(str.split, lines)}
+    assert answers["console.css"][:2] == (200, "text/css")
+    assert answers["console.js"][0] == 200 and answers["console.js"][1].endswith("javascript")
+    assert {name: size for name, (_s, _k, size) in answers.items()} == shipped

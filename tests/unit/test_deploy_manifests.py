@@ -10,12 +10,14 @@ import shutil
 import subprocess
 from functools import cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
 
+from console.config import dispatch_url
 from gridlink.contracts import CONTRACTS, registry
 from gridlink.devstack import DEFAULT_PORTS, SERVICES
 from gridlink.runtime.config import REPO_ROOT, load_settings
@@ -29,6 +31,7 @@ EXTERNAL_SECRETS = {
     "gridlink-pii",
     "gridlink-rabbitmq-tls",
     "gridlink-backup-s3",
+    "gridlink-console-tls",
     *(f"gridlink-db-{service}" for service in SERVICES),
 }
 
@@ -219,6 +222,68 @@ def test_the_service_reads_the_settings_the_manifests_mean(overlay, service):
     } in roles
 
 
+def admits(peer: dict, labels: dict, namespace: str = "gridlink") -> bool:
+    """Whether one NetworkPolicy peer (podSelector and/or namespaceSelector, matchLabels only) covers a pod."""
+    pods = peer.get("podSelector", {}).get("matchLabels", {})
+    if "namespaceSelector" in peer:
+        spaces = peer["namespaceSelector"].get("matchLabels", {})
+        if not all({"kubernetes.io/metadata.name": namespace}.get(k) == v for k, v in spaces.items()):
+            return False
+    return all(labels.get(k) == v for k, v in pods.items())
+
+
+def port_allowed(ports: list[dict], port: int | str) -> bool:
+    return any(
+        p["port"] == port or (isinstance(port, int) and p["port"] <= port <= p.get("endPort", -1)) for p in ports
+    )
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_console_calls_dispatch_through_its_service_and_staff_reach_the_console(overlay):
+    """CONSOLE_DISPATCH_URL names dispatch's Service and port, both NetworkPolicies let that call through, and the
+    Ingress sends staff browsers (via ingress-nginx, which the console's policy admits) to the console's port."""
+    env = container_env(overlay, container(objects(overlay, "Deployment")["console"]), {})
+    url = dispatch_url(load_settings("console", DEFAULT_PORTS["console"], env))
+    target = urlsplit(url)
+    assert target.scheme == "http" and target.hostname == "dispatch"
+    service = objects(overlay, "Service")["dispatch"]
+    assert target.port == service["spec"]["ports"][0]["port"] == DEFAULT_PORTS["dispatch"]
+    console_pod = objects(overlay, "Deployment")["console"]["spec"]["template"]["metadata"]["labels"]
+    dispatch_pod = objects(overlay, "Deployment")["dispatch"]["spec"]["template"]["metadata"]["labels"]
+    assert all(dispatch_pod.get(k) == v for k, v in service["spec"]["selector"].items())
+    outbound = objects(overlay, "NetworkPolicy")["console"]["spec"]["egress"]
+    assert any(
+        any(admits(peer, dispatch_pod) for peer in rule["to"]) and port_allowed(rule["ports"], target.port)
+        for rule in outbound
+    ), "the console's egress must reach dispatch's HTTP port"
+    inbound = objects(overlay, "NetworkPolicy")["dispatch"]["spec"]["ingress"]
+    assert any(
+        any(admits(peer, console_pod) for peer in rule["from"]) and port_allowed(rule["ports"], "http")
+        for rule in inbound
+    ), "dispatch must accept the console's calls"
+    assert not any(
+        any(admits(peer, {"app": "browser"}, namespace="default") for peer in rule["from"]) for rule in inbound
+    ), "the policy is not open to everyone"
+
+    ingress = objects(overlay, "Ingress")["console"]["spec"]
+    assert ingress["ingressClassName"] == "nginx"
+    (rule,) = ingress["rules"]
+    (path,) = rule["http"]["paths"]
+    assert path["path"] == "/" and path["backend"]["service"] == {"name": "console", "port": {"name": "http"}}
+    assert objects(overlay, "Service")["console"]["spec"]["ports"][0]["name"] == "http"
+    console_in = objects(overlay, "NetworkPolicy")["console"]["spec"]["ingress"]
+    controller = {"app.kubernetes.io/name": "ingress-nginx"}
+    assert any(
+        any(admits(peer, controller, namespace="ingress-nginx") for peer in r["from"])
+        and port_allowed(r["ports"], "http")
+        for r in console_in
+    )
+    if overlay == "prod":
+        # Staff tokens travel in the console's cookie: production serves it on a named host over TLS only.
+        (tls,) = ingress["tls"]
+        assert tls["hosts"] == [rule["host"]] and tls["secretName"] == "gridlink-console-tls"
+
+
 def referenced_secrets(overlay: str) -> set[str]:
     names = set()
 
@@ -229,6 +294,8 @@ def referenced_secrets(overlay: str) -> set[str]:
                     names.add(node[key]["name"])
             if isinstance(node.get("tls"), dict) and "secretName" in node["tls"]:
                 names.add(node["tls"]["secretName"])
+            if isinstance(node.get("tls"), list):  # an Ingress's certificates
+                names.update(entry["secretName"] for entry in node["tls"] if "secretName" in entry)
             for value in node.values():
                 walk(value)
         elif isinstance(node, list):
@@ -268,6 +335,9 @@ def test_broker_is_three_nodes_with_quorum_queues_by_default():
 # Kubernetes object names use the department with "-"; broker names use its code (the contracts' `partner.<code>`).
 PARTNERS = {"court": "court", "labour-arbitration": "labour_arbitration", "legal-aid": "legal_aid"}
 PARTNERS["city-management"] = "city_management"
+# The services with an event exchange (`<service>.events`) are those that publish contracted events; the console
+# only consumes, so partners get nothing of it.
+PUBLISHERS = tuple(service for service in SERVICES if service in {c.source for c in CONTRACTS.values()})
 # Names GridLink's own services use on the broker (nameko consumer queues, retries, dead letters).
 SERVICE_QUEUES = (
     "evt-intake-report_accepted--dispatch.on_report_accepted",
@@ -301,7 +371,7 @@ def test_partner_may_configure_and_write_only_its_own_names(partner):
         for name in (*SERVICE_QUEUES, *(f"partner.{o}.inbox" for o in others), f"partner.{code}"):
             assert not matches(perms[kind], name), (kind, name)
     for source in SERVICES:
-        assert matches(perms["read"], f"{source}.events")
+        assert matches(perms["read"], f"{source}.events") is (source in PUBLISHERS), source
     assert matches(perms["read"], f"partner.{code}.inbox")
     for name in (
         *SERVICE_QUEUES[:3],
@@ -319,7 +389,7 @@ def test_partner_binds_every_event_type_except_personal_data_and_no_wildcards(pa
         if t["spec"]["userReference"]["name"] == f"{partner}-partner"
     }
     code = PARTNERS[partner]
-    assert set(topic) == {f"{s}.events" for s in SERVICES} | {f"partner.{code}.events"}
+    assert set(topic) == {f"{s}.events" for s in PUBLISHERS} | {f"partner.{code}.events"}
     personal_types = {t for (t, _v) in CONTRACTS if personal(t)}
     assert {"reporter_contact_registered", "party_contact_registered"} <= personal_types
     for (event_type, _version), contract in {**CONTRACTS, **getattr(registry, "PARTNER_CONTRACTS", {})}.items():
@@ -328,7 +398,7 @@ def test_partner_binds_every_event_type_except_personal_data_and_no_wildcards(pa
             assert matches(read, event_type) is not personal(event_type), event_type
         if f"partner.{code}" in publishers(contract):
             assert matches(topic[f"partner.{code}.events"]["write"], event_type), event_type
-    for source in SERVICES:
+    for source in PUBLISHERS:
         permissions = topic[f"{source}.events"]
         for key in ("#", "*", "case.#", "reporter_contact_registered", ""):
             assert not matches(permissions["read"], key), key
