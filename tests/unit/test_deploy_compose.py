@@ -12,7 +12,7 @@ import yaml
 
 from gridlink.devstack import DEFAULT_PORTS, SERVICES
 from gridlink.runtime.config import REPO_ROOT, load_settings
-from tests.unit.test_deploy_monitoring import promtool
+from tests.tools import promtool
 
 COMPOSE = REPO_ROOT / "deploy" / "compose"
 
