@@ -7,7 +7,7 @@ SERVICES := intake dispatch mediation volunteer notification console
 # make test uses the local PostgreSQL, as CI does; the services themselves default to SQLite under var/.
 TEST_DATABASE_URL ?= $(or $(DATABASE_URL),postgresql://postgres@127.0.0.1:5432/postgres)
 
-.PHONY: help venv run demo migrate test chaos browser lint fmt dlq clean $(addprefix test-,$(SERVICES))
+.PHONY: help venv run demo migrate test chaos bench browser lint fmt dlq clean $(addprefix test-,$(SERVICES))
 
 help:
 	@echo "make run      start all five services with the Haibowan data (RabbitMQ started if needed)"
@@ -15,6 +15,7 @@ help:
 	@echo "make demo     with make run going: replay a day of Haibowan activity in a minute"
 	@echo "make lint     ruff check and format check;  make fmt  to format"
 	@echo "make chaos    long fault run: kill -9 each service, restart RabbitMQ and PostgreSQL, count every report"
+	@echo "make bench    the performance benchmark (ARGS=--quick for a smoke run); results in var/bench/"
 	@echo "make dlq      list dead letters (ARGS='show ID' | 'replay ID' | 'replay --all')"
 	@echo "make test-<service>  one service's tests, e.g. make test-dispatch"
 
@@ -53,6 +54,12 @@ test: venv $(BIN)/promtool browser
 chaos: venv
 	@DATABASE_URL=$(TEST_DATABASE_URL) python3 tools/ensure_services.py rabbitmq postgres
 	CHAOS=1 DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest tests/e2e/test_faults.py -s -q $(PYTEST_ARGS)
+
+# The performance benchmark (not part of make test): ceilings, GridLink, the plain nameko pipeline and a scale-out,
+# swept over open-loop rates on PostgreSQL. Results in var/bench/ (JSON and a PNG). ARGS="--quick" for a smoke run.
+bench: venv
+	@DATABASE_URL=$(TEST_DATABASE_URL) python3 tools/ensure_services.py rabbitmq postgres
+	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/python -m bench.run $(ARGS)
 
 $(addprefix test-,$(SERVICES)): test-%: venv
 	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest tests -k $* $(PYTEST_ARGS)
