@@ -15,7 +15,7 @@ from intake.domain.classification import assess_urgency, classify
 from intake.domain.duplicates import Candidate, DuplicateRule, distance_m, find_original
 from intake.domain.errors import InvalidAttributes, OutsideDistrict, UnknownAddress, UnknownDevice
 from intake.domain.iot import folds_into
-from intake.domain.model import Report, redact_phones
+from intake.domain.model import Report, redact_personal
 from intake.domain.open311 import check_attributes
 from intake.domain.placement import place
 from intake.entrypoints.limits import RateLimiter
@@ -172,7 +172,7 @@ def test_devices_authenticate_with_their_own_key():
 
 
 def test_phone_numbers_in_text_are_masked():
-    assert redact_phones("电话13900001234，座机0473-1234567") == "电话139****1234，座机047****4567"
+    assert redact_personal("电话13900001234，座机0473-1234567") == "电话139****1234，座机047****4567"
 
 
 def test_the_rate_limiter_refills_over_time():
