@@ -69,7 +69,12 @@ def rabbitmq(amqp_uri: str, seconds: float = 3.0, window: int = 100) -> dict:
 
 def _windowed_publish(params: pika.URLParameters, queue: str, seconds: float, window: int) -> dict:
     state = {"acked": 0, "sent": 0}
-    connection = pika.SelectConnection(params, on_open_callback=lambda c: c.channel(on_open_callback=on_channel))
+    connection = pika.SelectConnection(
+        params,
+        on_open_callback=lambda c: c.channel(on_open_callback=on_channel),
+        on_open_error_callback=lambda c, exc: c.ioloop.stop(),
+        on_close_callback=lambda c, exc: c.ioloop.stop(),
+    )
     props = pika.BasicProperties(delivery_mode=2, content_type="application/json")
     started = [0.0]
 
@@ -96,7 +101,11 @@ def _windowed_publish(params: pika.URLParameters, queue: str, seconds: float, wi
                 state["elapsed"] = time.perf_counter() - started[0]
                 connection.close()
 
-    connection.ioloop.call_later(seconds * 10, connection.close)
+    def give_up():
+        if connection.is_open:
+            connection.close()
+
+    connection.ioloop.call_later(seconds * 10, give_up)
     connection.ioloop.start()
     elapsed = state.get("elapsed") or (time.perf_counter() - started[0])
     return {"published": state["sent"], "rate": state["acked"] / elapsed if elapsed else 0.0}

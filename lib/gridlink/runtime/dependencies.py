@@ -104,7 +104,7 @@ class Storage(DependencyProvider):
 
     def get_dependency(self, worker_ctx) -> ServiceStore:
         return ServiceStore(
-            self.database, self.settings.amqp_uri, f"{self.settings.service}.{worker_ctx.entrypoint.method_name}"
+            self.database, self.settings, f"{self.settings.service}.{worker_ctx.entrypoint.method_name}"
         )
 
 
