@@ -109,6 +109,13 @@ def open_dispute(
     uow.commit()
 
 
+ANSWERS_AFTER_ACCEPTANCE = ("partner_session_scheduled", "partner_outcome_reported")
+
+
+class AnswerArrivedEarly(RuntimeError):
+    """Not a MediationError on purpose: it must reach the runtime, which retries the message with backoff."""
+
+
 def on_partner_event(uow: MediationUnitOfWork, event: Envelope, now: datetime, ref: MediationReference) -> None:
     """A partner department's answer. One it cannot apply is refused with a reason the partner can read, and
     acknowledged: retrying would not make a stale or foreign answer right."""
@@ -156,6 +163,10 @@ def _apply_partner_event(uow, event: Envelope, partner: str, now: datetime, ref:
     dispute = _load(uow, body["dispute_id"])
     channel = ref.catalogue.channel(dispute.channel_code)
     dispute.check_partner(partner, body["referral_id"], channel)
+    if event.type in ANSWERS_AFTER_ACCEPTANCE and dispute.state == "referred":
+        # Each answer type has its own queue, so a session or an outcome can overtake the acceptance sent before
+        # it. That is not a wrong answer but an early one: raise, and the runtime retries it after a delay.
+        raise AnswerArrivedEarly(f"{event.type} for {dispute.dispute_id} arrived before the referral's acceptance")
     if event.type == "partner_referral_accepted":
         dispute.accept(channel, now, by, ref.calendar, partner_ref=body["partner_case_ref"])
     elif event.type == "partner_referral_declined":
