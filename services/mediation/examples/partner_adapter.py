@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 import uuid
 from datetime import UTC, date, datetime, timedelta
 
@@ -68,7 +69,7 @@ def answers(referral: dict, correlation_id: str, department: str, outcome: str, 
     return wires
 
 
-def run(amqp: str, department: str, outcome: str, count: int) -> int:
+def run(amqp: str, department: str, outcome: str, count: int, gap: float = 2.0) -> int:
     connection = pika.BlockingConnection(pika.URLParameters(amqp))
     channel = connection.channel()
     channel.confirm_delivery()
@@ -100,6 +101,10 @@ def run(amqp: str, department: str, outcome: str, count: int) -> int:
                     mandatory=True,
                 )
                 print(f"sent {wire['type']} for {referral.payload['case_code']}", flush=True)
+                # A department answers in steps, hours apart in real life. GridLink consumes each answer type on
+                # its own queue, so answers sent back to back may be handled out of order; an answer that
+                # overtakes the acceptance is retried, but a session reported after the outcome is refused.
+                time.sleep(gap)
             handled += 1
         channel.basic_ack(method.delivery_tag)
         if handled >= count:
