@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import queue
 import sys
 import threading
@@ -164,11 +165,41 @@ GRIDLINK_SINK = """
 """
 
 
+def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
+    """User + system CPU seconds each process has used so far (Linux /proc), to cost a step per service."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    used = {}
+    for name, pid in pids.items():
+        try:
+            fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()  # noqa: SIM115 - one short read
+        except OSError:
+            continue
+        used[name] = (int(fields[11]) + int(fields[12])) / ticks
+    return used
+
+
+def transactions(admin_url: str, databases: dict[str, str]) -> dict[str, int]:
+    """Commits plus rollbacks so far in each service's database (pg_stat_database), to count them per report."""
+    names = {url.rsplit("/", 1)[-1].split("?")[0]: service for service, url in databases.items()}
+    engine = create_engine(admin_url, pool_size=1, max_overflow=0)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                text("SELECT datname, xact_commit + xact_rollback FROM pg_stat_database WHERE datname = ANY(:n)"),
+                {"n": list(names)},
+            ).all()
+    finally:
+        engine.dispose()
+    return {names[name]: int(count) for name, count in rows}
+
+
 @dataclass
 class StepRun:
     result: StepResult
     ids: list[str] = field(default_factory=list)  # the reports accepted as new, to settle on before the next step
     samples: list[tuple[float, float]] = field(default_factory=list)  # (seconds into the step, latency)
+    cpu_ms_per_report: dict[str, float] = field(default_factory=dict)
+    transactions_per_report: dict[str, float] = field(default_factory=dict)
 
 
 def run_step(
@@ -179,11 +210,18 @@ def run_step(
     duration: float,
     label: str,
     drain_timeout: float = 20.0,
+    pids: dict[str, int] | None = None,
+    databases: tuple[str, dict[str, str]] | None = None,
 ) -> StepRun:
-    """Offer `rate` reports a second for `duration` seconds, wait for their effects, and judge the step."""
+    """Offer `rate` reports a second for `duration` seconds, wait for their effects, and judge the step.
+
+    With `pids`, each process's CPU time over the step (sends and drain) is divided by the reports delivered; with
+    `databases` (the admin URL, and each service's database URL), so are the database transactions."""
     count = max(1, round(rate * duration))
     requests = [make_request() for _ in range(count)]
     progress = Progress(label, count)
+    cpu_before = cpu_seconds(pids or {})
+    xact_before = transactions(*databases) if databases else {}
     sent = client.run(requests, rate, progress)
     accepted = {s.report_id: s.sent_at for s in sent if s.report_id and not s.merged}
     ids = list(accepted)
@@ -195,7 +233,15 @@ def run_step(
         if len(recorded) >= len(ids) or time.monotonic() > deadline:
             break
         time.sleep(0.5)
+    cpu_after = cpu_seconds(pids or {})
+    time.sleep(0.6 if databases else 0)  # PostgreSQL publishes a backend's counters at most every 500 ms
+    xact_after = transactions(*databases) if databases else {}
     latencies = {r: max(0.0, recorded[r] - accepted[r]) for r in ids if r in recorded}
+    cpu = {
+        name: round((cpu_after[name] - cpu_before[name]) * 1000 / max(1, len(latencies)), 1)
+        for name in cpu_after
+        if name in cpu_before
+    }
     result = summarise_step(
         target_rate=rate,
         duration_s=duration,
@@ -215,7 +261,12 @@ def run_step(
         print(f"    first error: {errors[0][:200]}", file=sys.stderr)
     t0 = min(accepted.values()) if accepted else 0.0
     samples = sorted((accepted[r] - t0, lat) for r, lat in latencies.items())
-    return StepRun(result, ids, samples)
+    xacts = {
+        name: round((xact_after[name] - xact_before[name]) / max(1, len(latencies)), 1)
+        for name in xact_after
+        if name in xact_before
+    }
+    return StepRun(result, ids, samples, cpu, xacts)
 
 
 def settle(sink: Sink, ids: list[str], timeout: float) -> bool:

@@ -14,16 +14,18 @@ def _ms(value: float | None) -> str:
 
 
 def table(name: str, steps: list[dict]) -> str:
+    """One row per rate; `cpu ms` is the CPU all the pipeline's processes spent per delivered report."""
     lines = [
         f"{name}",
         f"  {'rate/s':>7} {'sent':>6} {'done':>6} {'thru/s':>7} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7}"
-        f" {'max ms':>7}  verdict",
+        f" {'max ms':>7} {'cpu ms':>7}  verdict",
     ]
     for s in steps:
         verdict = "sustained" if s["sustained"] else "backlog: " + "; ".join(s["reasons"])
         lines.append(
             f"  {s['target_rate']:>7g} {s['sent']:>6} {s['completed']:>6} {s['throughput']:>7.1f}"
-            f" {_ms(s['p50']):>7} {_ms(s['p95']):>7} {_ms(s['p99']):>7} {_ms(s['max']):>7}  {verdict}"
+            f" {_ms(s['p50']):>7} {_ms(s['p95']):>7} {_ms(s['p99']):>7} {_ms(s['max']):>7}"
+            f" {sum(s.get('cpu_ms_per_report', {}).values()):>7.0f}  {verdict}"
         )
     return "\n".join(lines)
 

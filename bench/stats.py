@@ -15,7 +15,7 @@ MIN_COMPLETED = 0.999  # share of accepted reports whose assignment message was 
 MIN_OFFERED_RATIO = 0.95  # the rate the client really offered, against the target
 # Latency growth between the first and last quarter of a step, beyond noise: a queue that is filling up.
 GROWTH_FLOOR_S = 0.25
-GROWTH_FACTOR = 1.0
+GROWTH_FACTOR = 0.5
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -46,8 +46,8 @@ def quarter_medians(sent_at: Sequence[float], latencies: Sequence[float]) -> tup
 
 
 def backlog_grew(first: float, last: float) -> bool:
-    """Whether the last quarter's median exceeds the first's by more than noise: GROWTH_FLOOR_S, or the first
-    quarter's own median again (a doubling), whichever is larger."""
+    """Whether the last quarter's median exceeds the first's by more than noise: GROWTH_FLOOR_S, or half the first
+    quarter's own median, whichever is larger."""
     return last - first > max(GROWTH_FLOOR_S, GROWTH_FACTOR * first)
 
 
