@@ -95,3 +95,48 @@ def plot(results: dict, path: Path) -> Path | None:
     plt.close(fig)
     (path.parent / "latest.png").write_bytes(path.read_bytes())
     return path
+
+
+def markdown(results: dict) -> str:
+    """The figures as Markdown tables, for docs/performance.md: `python -m bench.report var/bench/latest.json`."""
+    out = [
+        f"Run of {results['meta']['started']} at commit {results['meta']['commit']}, {results['meta']['cpus']} CPUs, "
+        f"load average at start {', '.join(f'{x:.1f}' for x in results['meta']['load_average_at_start'])}.",
+        "",
+    ]
+    names = {
+        "gridlink": "GridLink",
+        "plain": "plain nameko pipeline",
+        "scaleout": "GridLink, 2× dispatch and notification",
+    }
+    for key, name in names.items():
+        if key not in results:
+            continue
+        out += [
+            f"**{name}** — highest rate sustained: {results[key]['highest_sustained']:g}/s",
+            "",
+            "| rate/s | sent | delivered | p50 ms | p95 ms | p99 ms | max ms | CPU ms/report | DB txns/report"
+            " | verdict |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        ]
+        for s in results[key]["steps"]:
+            verdict = "sustained" if s["sustained"] else "backlog: " + "; ".join(s["reasons"])
+            out.append(
+                f"| {s['target_rate']:g} | {s['sent']} | {s['completed']} | {_ms(s['p50'])} | {_ms(s['p95'])} |"
+                f" {_ms(s['p99'])} | {_ms(s['max'])} | {sum(s.get('cpu_ms_per_report', {}).values()):.0f} |"
+                f" {sum(s.get('transactions_per_report', {}).values()):.1f} | {verdict} |"
+            )
+        if "effects_per_report" in results[key]:
+            out.append(f"\nRows per report {{rows: reports}}: {results[key]['effects_per_report']}")
+        out.append("")
+    if "ceilings" in results:
+        out.append(f"Ceilings: {json.dumps(results['ceilings'])}\n")
+    for label, value in results.get("ratios", {}).items():
+        out.append(f"- {label}: {value if value is not None else '—'}")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    import sys
+
+    print(markdown(json.loads(Path(sys.argv[1] if len(sys.argv) > 1 else "var/bench/latest.json").read_text())))

@@ -35,9 +35,9 @@ def quarter_medians(sent_at: Sequence[float], latencies: Sequence[float]) -> tup
     """Median latency of the first and of the last quarter of the sends, ordered by send time (seconds).
 
     A queue that fills during the step shows as a last quarter slower than the first, however the requests
-    interleave. Fewer than 8 samples say nothing: both are the overall median.
+    interleave. Fewer than 20 samples (quarters of 5) say nothing: both are the overall median.
     """
-    if len(latencies) < 8:
+    if len(latencies) < 20:
         middle = percentile(latencies, 50) if latencies else 0.0
         return middle, middle
     ordered = [lat for _, lat in sorted(zip(sent_at, latencies, strict=True))]
