@@ -78,6 +78,8 @@ class Storage(DependencyProvider):
         last_stats = 0.0
         while self._running:
             handled = 0
+            # Cleared before the pass, so a commit during the pass wakes the next one at once (no lost wake-up).
+            self._wakeup.clear()
             try:
                 handled = self.relay.relay_once()
                 if time.monotonic() - last_stats > 1.0:
@@ -88,9 +90,10 @@ class Storage(DependencyProvider):
             except Exception:
                 log.exception("outbox relay pass failed; retrying")
                 time.sleep(1.0)
-            if handled == 0:
+            if handled < self.relay.batch:
+                # A short batch took everything due: sleep until the next commit (or poll, for other replicas'
+                # rows and expired leases) rather than spend a transaction finding the outbox empty.
                 self._wakeup.wait(self.settings.relay_interval)
-                self._wakeup.clear()
 
     def _timer_loop(self):
         while self._running:
