@@ -85,8 +85,10 @@ def plot(results: dict, path: Path) -> Path | None:
         return None
     ax.axhline(1000, color="tab:red", linewidth=0.8, linestyle=":", label="1 s")
     ax.set_yscale("log")
-    ax.set_xlabel("offered rate (reports/s, open loop)")
-    ax.set_ylabel("end-to-end latency (ms): POST /reports → grid worker's message recorded")
+    ax.set_xscale("log")
+    ax.set_xlabel("offered rate (reports/s, open loop, log scale)")
+    ax.set_ylabel("end-to-end latency (ms)")
+    fig.text(0.01, 0.01, "POST /reports → the grid worker's assignment message recorded", fontsize=8, color="dimgrey")
     ax.set_title(f"GridLink bench {results['meta']['started']} ({results['meta']['cpus']} CPUs)")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)

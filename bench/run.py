@@ -246,6 +246,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  highest rate sustained without a growing backlog: {results[key]['highest_sustained']:g}/s")
             if "effects_per_report" in results[key]:
                 print(f"  effects per report {{rows: reports}}: {results[key]['effects_per_report']}")
+                print(f"  redeliveries absorbed by the inbox, per process: {results[key]['duplicates_ignored']}")
             print()
     if "ceilings" in results:
         print(f"ceilings: {results['ceilings']}")

@@ -153,4 +153,5 @@ def highest_sustained(steps: Sequence[StepResult]) -> float:
 
 
 def ratio(ours: float, theirs: float) -> float | None:
-    return round(ours / theirs, 3) if theirs else None
+    """ours / theirs to three significant figures (ceilings can be hundreds of times larger); None without theirs."""
+    return float(f"{ours / theirs:.3g}") if theirs else None

@@ -105,3 +105,11 @@ def test_workload_never_puts_two_reports_of_a_category_within_the_duplicate_radi
                 dy = (lat1 - lat2) * 111_320
                 dx = (long1 - long2) * 111_320 * math.cos(math.radians(lat1))
                 assert math.hypot(dx, dy) > radius
+
+
+def test_ratios_keep_three_significant_figures_and_refuse_a_missing_ceiling():
+    from bench.stats import ratio
+
+    assert ratio(2, 4557.4) == 0.000439
+    assert ratio(150, 200) == 0.75
+    assert ratio(5, 0) is None
