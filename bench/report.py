@@ -86,6 +86,10 @@ def plot(results: dict, path: Path) -> Path | None:
     ax.axhline(1000, color="tab:red", linewidth=0.8, linestyle=":", label="1 s")
     ax.set_yscale("log")
     ax.set_xscale("log")
+    from matplotlib.ticker import FormatStrFormatter
+
+    ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
+    ax.xaxis.set_minor_formatter(FormatStrFormatter("%g"))
     ax.set_xlabel("offered rate (reports/s, open loop, log scale)")
     ax.set_ylabel("end-to-end latency (ms)")
     fig.text(0.01, 0.01, "POST /reports → the grid worker's assignment message recorded", fontsize=8, color="dimgrey")
