@@ -162,7 +162,8 @@ def reconcile(stack: Stack, amqp_uri: str, load: Load) -> Tally:
     for (code,) in assigned:
         assignments[code] = assignments.get(code, 0) + 1
     bodies = _scalar_rows(
-        stack.database_urls["notification"], "SELECT body FROM messages WHERE template_code = 'case_assigned'"
+        stack.database_urls["notification"],
+        "SELECT body FROM messages WHERE template_code = 'case_assigned' AND channel = 'inbox'",
     )
     notified: dict[str, int] = {}
     for (body,) in bodies:

@@ -15,7 +15,8 @@ from gridlink.runtime.entrypoints import ApiError, http, json_response
 class OpsEndpoints:
     """Mixed into every service class; it expects the service's `Storage` dependency to be named `storage`."""
 
-    auth = StaffAuth()
+    # Its own name: a service may call its staff authentication `auth` and give it another shape (the console does).
+    ops_auth = StaffAuth()
 
     @http("GET", "/healthz")
     def healthz(self, request):
@@ -31,7 +32,7 @@ class OpsEndpoints:
     @http("GET", "/audit", audit=True)
     def audit(self, request):
         """The audit trail, for district operators and administrators; reading it is itself audited."""
-        self.auth.require(request, "district_operator")
+        self.ops_auth.require(request, "district_operator")
         try:
             since = datetime.fromisoformat(request.args["since"]) if request.args.get("since") else None
             limit = min(int(request.args.get("limit", 200)), 1000)
