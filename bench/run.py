@@ -64,7 +64,10 @@ def _sweep(label: str, client, sink, make_request, rates, duration: float, pids:
     return steps
 
 
-def run_gridlink(res: Resources, label: str, rates, duration: float, extra_env: dict, replicas: bool) -> dict:
+def run_gridlink(
+    res: Resources, label: str, rates, duration: float, extra_env: dict, replicas: bool, without: tuple = ()
+) -> dict:
+    services = tuple(s for s in SERVICES if s not in without)
     amqp = res.vhost(label)
     stack = ReplicatedStack(
         env={
@@ -73,15 +76,16 @@ def run_gridlink(res: Resources, label: str, rates, duration: float, extra_env: 
             "GRIDLINK_VAR_DIR": str(OUT_DIR / "var" / f"{res.run_id}-{label}"),
             **extra_env,
         },
-        ports=dict(zip(SERVICES, free_ports(len(SERVICES)), strict=True)),
-        database_urls={service: res.database(f"{label}_{service}") for service in SERVICES},
+        ports=dict(zip(services, free_ports(len(services)), strict=True)),
+        database_urls={service: res.database(f"{label}_{service}") for service in services},
         log_dir=OUT_DIR / "logs" / f"{res.run_id}-{label}",
+        services=services,
     )
     sinks = []
     try:
         stack.migrate()
         stack.start_all()
-        names = list(SERVICES)
+        names = list(services)
         if replicas:
             for service, port in zip(REPLICATED, free_ports(len(REPLICATED)), strict=True):
                 names.append(stack.start_replica(service, 2, port))
@@ -92,7 +96,13 @@ def run_gridlink(res: Resources, label: str, rates, duration: float, extra_env: 
         client = driver.OpenLoopClient(stack.url("intake", "/reports"))
         pids = {name: process.pid for name, process in stack.processes.items()}
         steps = _sweep(label, client, sink, load.next, rates, duration, pids, (res.postgres, stack.database_urls))
-        result = {"steps": steps, "highest_sustained": _highest(steps), "env": extra_env, "processes": names}
+        result = {
+            "steps": steps,
+            "highest_sustained": _highest(steps),
+            "env": extra_env,
+            "processes": names,
+            "without": list(without),
+        }
         result["effects_per_report"] = _effects(stack)
         result["duplicates_ignored"] = {
             name: _scrape_outcome(stack.url(name, "/metrics"), "duplicate") for name in names
@@ -186,6 +196,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=15.0, help="seconds per rate (default: %(default)s)")
     parser.add_argument("--only", default=",".join(PIPELINES), help=f"any of {','.join(PIPELINES)}")
     parser.add_argument("--env", action="append", default=[], help="KEY=VALUE for every service process")
+    parser.add_argument(
+        "--without", default="", help="services not to start, e.g. console (the read model is off the report's path)"
+    )
     parser.add_argument("--quick", action="store_true", help="a smoke run: 2 and 5/s for 4 s, GridLink only")
     args = parser.parse_args(argv)
     rates = [float(r) for r in args.rates.split(",") if r.strip()]
@@ -197,6 +210,9 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown pipeline(s): {', '.join(sorted(unknown))}")
     extra_env = dict(item.split("=", 1) for item in args.env)
+    without = tuple(s.strip() for s in args.without.split(",") if s.strip())
+    if set(without) & {"intake", "dispatch", "notification"}:
+        parser.error("intake, dispatch and notification are the measured path; they cannot be left out")
 
     started = datetime.now(UTC)
     results: dict = {
@@ -208,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
             "rates": rates,
             "duration_s": duration,
             "env": extra_env,
+            "without": list(without),
         }
     }
     res = Resources()
@@ -220,11 +237,11 @@ def main(argv: list[str] | None = None) -> int:
                 "postgresql": ceilings.postgresql(res.database("ceiling")),
             }
         if "gridlink" in only:
-            results["gridlink"] = run_gridlink(res, "gridlink", rates, duration, extra_env, replicas=False)
+            results["gridlink"] = run_gridlink(res, "gridlink", rates, duration, extra_env, False, without)
         if "plain" in only:
             results["plain"] = run_plain(res, rates, duration, extra_env)
         if "scaleout" in only:
-            results["scaleout"] = run_gridlink(res, "scaleout", rates, duration, extra_env, replicas=True)
+            results["scaleout"] = run_gridlink(res, "scaleout", rates, duration, extra_env, True, without)
     except KeyboardInterrupt:
         print("\ninterrupted; cleaning up", file=sys.stderr)
         return 130

@@ -8,9 +8,10 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+from dataclasses import dataclass
 
 from bench import plain
-from gridlink.devstack import Stack
+from gridlink.devstack import SERVICES, Stack
 from gridlink.runtime.config import REPO_ROOT
 
 
@@ -27,9 +28,21 @@ def free_ports(n: int) -> list[int]:
     return ports
 
 
+@dataclass
 class ReplicatedStack(Stack):
-    """GridLink's five services, plus `start_replica(service, n)`: another process of a service on its own port,
-    sharing the first one's database and broker (competing consumers, relays claiming rows under SKIP LOCKED)."""
+    """GridLink's services (all of `devstack.SERVICES`, or the `services` given), plus `start_replica(service, n)`:
+    another process of a service on its own port, sharing the first one's database and broker (competing
+    consumers, relays claiming rows under SKIP LOCKED)."""
+
+    services: tuple[str, ...] = SERVICES
+
+    def migrate(self) -> None:
+        for service in self.services:
+            subprocess.run([sys.executable, "-m", service, "migrate"], env=self.service_env(service), check=True)
+
+    def start_all(self) -> None:
+        for service in self.services:
+            self.start(service)
 
     def start_replica(self, service: str, n: int, port: int) -> str:
         name = f"{service}-{n}"
