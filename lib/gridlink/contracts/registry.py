@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError
 
 from gridlink.contracts.envelope import InvalidEvent
 from gridlink.contracts.events import dispatch, intake, mediation, notification, partners, volunteer
+
+
+@cache
+def _reader(schema: type[Schema]) -> Schema:
+    """One instance per schema: building a marshmallow Schema per event cost ~0.25 ms (docs/performance.md)."""
+    return schema(unknown=EXCLUDE)
+
+
+@cache
+def _writer(schema: type[Schema]) -> Schema:
+    return schema()
 
 
 @dataclass(frozen=True)
@@ -29,7 +41,7 @@ class Contract:
         if not isinstance(payload, dict):
             raise InvalidEvent(f"{self.type} v{self.version}: payload is not an object")
         try:
-            return self.schema(unknown=EXCLUDE).load(payload)
+            return _reader(self.schema).load(payload)
         except ValidationError as exc:
             raise InvalidEvent(
                 f"{self.type} v{self.version}: payload does not match the contract", exc.messages
@@ -37,7 +49,7 @@ class Contract:
 
     def dump(self, payload: dict[str, Any]) -> dict[str, Any]:
         """Serialise an outgoing payload and check it, so that nothing invalid ever reaches the outbox."""
-        schema = self.schema()
+        schema = _writer(self.schema)
         wire = schema.dump(payload)
         errors = schema.validate(wire)
         if errors:
