@@ -7,7 +7,7 @@ SERVICES := intake dispatch mediation volunteer notification console
 # make test uses the local PostgreSQL, as CI does; the services themselves default to SQLite under var/.
 TEST_DATABASE_URL ?= $(or $(DATABASE_URL),postgresql://postgres@127.0.0.1:5432/postgres)
 
-.PHONY: help venv run demo migrate test chaos bench browser lint fmt dlq clean $(addprefix test-,$(SERVICES))
+.PHONY: help venv run demo migrate test chaos bench test-packages lint fmt dlq clean $(addprefix test-,$(SERVICES))
 
 help:
 	@echo "make run      start all five services with the Haibowan data (RabbitMQ started if needed)"
@@ -42,11 +42,12 @@ demo: venv
 migrate: venv
 	@for s in $(SERVICES); do $(BIN)/python -m $$s migrate || exit 1; done
 
-# Headless Chromium for the console's browser tests (Debian packages; needs root, as on CI).
-browser:
-	@tools/install_browser.sh
+# Debian packages some tests drive: headless Chromium for the console, amqp-tools for a Python-less partner
+# (needs root, as on CI).
+test-packages:
+	@tools/install_test_packages.sh
 
-test: venv $(BIN)/promtool browser
+test: venv $(BIN)/promtool test-packages
 	@DATABASE_URL=$(TEST_DATABASE_URL) python3 tools/ensure_services.py rabbitmq postgres
 	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest $(PYTEST_ARGS)
 

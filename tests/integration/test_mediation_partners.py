@@ -6,6 +6,7 @@ has no second effect."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import uuid
@@ -88,8 +89,11 @@ def test_the_pika_partner_adapter_runs_a_referral_to_agreement(svc):  # noqa: F8
     assert "partner_reply_rejected" not in types
 
 
-@pytest.mark.skipif(not Path("/usr/bin/amqp-publish").exists(), reason="needs Debian's amqp-tools")
 def test_a_partner_with_no_python_reads_a_referral_and_declines_it(svc):  # noqa: F811
+    if not Path("/usr/bin/amqp-publish").exists():
+        if os.environ.get("CI"):
+            pytest.fail("Debian's amqp-tools (amqp-publish, amqp-consume) are needed: apt-get install amqp-tools")
+        pytest.skip("needs Debian's amqp-tools")
     amqp, queue = svc["amqp"], f"legal-aid-{uuid.uuid4().hex[:6]}"
     dispute = walk_in(svc)  # in a running platform mediation.events exists already; here the walk-in declares it
     wait_for(lambda: _exchange_exists(amqp), timeout=20, what="mediation.events")
