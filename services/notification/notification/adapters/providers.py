@@ -14,6 +14,7 @@ import logging
 import smtplib
 import threading
 import time
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formataddr, parseaddr
@@ -66,12 +67,15 @@ class ProviderError(Exception):
     """The provider refused the message or could not be reached; the text says which and why."""
 
 
-class Provider:
+class Provider(ABC):
+    """One way to reach a person; each concrete provider says how it sends."""
+
     code = ""
     channel = ""
 
+    @abstractmethod
     def send(self, out: Outgoing) -> Accepted:
-        raise NotImplementedError
+        """Hand the message to the provider; raises ProviderError when it refuses or cannot be reached."""
 
     def receipts(self, body: Any) -> list[Receipt]:
         """Parse this provider's delivery-receipt callback body."""
