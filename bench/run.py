@@ -16,7 +16,7 @@ import sys
 import urllib.request
 from datetime import UTC, datetime
 
-from bench import ceilings, driver, plain, report, workload
+from bench import ceilings, driver, plain, profile, report, workload
 from bench.infra import Resources
 from bench.stacks import PlainStack, ReplicatedStack, free_ports
 from bench.stats import highest_sustained
@@ -27,6 +27,8 @@ OUT_DIR = REPO_ROOT / "var" / "bench"
 # Low rates first: the sweep stops at the first rate that builds a backlog, so it finds the knee of each pipeline.
 DEFAULT_RATES = (2, 5, 10, 20, 40, 80, 150, 300, 450)
 PIPELINES = ("ceilings", "gridlink", "plain", "scaleout")
+# Set by --profile: each step's py-spy profiles go under it, one file per process and rate.
+PROFILE_DIR = None
 REPLICATED = ("dispatch", "notification")
 
 
@@ -36,6 +38,7 @@ def _sweep(label: str, client, sink, make_request, rates, duration: float, pids:
     driver.settle(sink, warm.ids, 60)
     steps = []
     for rate in rates:
+        recorders = profile.start(pids, duration, PROFILE_DIR / label, f"{rate:g}") if PROFILE_DIR else []
         run = driver.run_step(
             client,
             sink,
@@ -57,6 +60,9 @@ def _sweep(label: str, client, sink, make_request, rates, duration: float, pids:
         )
         print(f"    CPU ms per delivered report: {run.cpu_ms_per_report}", file=sys.stderr)
         print(f"    database transactions per delivered report: {run.transactions_per_report}", file=sys.stderr)
+        if recorders:
+            profile.finish(recorders)
+            print(f"    profiles: {PROFILE_DIR / label}/*-{rate:g}.txt (python -m bench.profile FILE)", file=sys.stderr)
         if not run.result.sustained:
             break
         if not driver.settle(sink, run.ids, 60):
@@ -200,6 +206,9 @@ def main(argv: list[str] | None = None) -> int:
         "--without", default="", help="services not to start, e.g. console (the read model is off the report's path)"
     )
     parser.add_argument("--quick", action="store_true", help="a smoke run: 2 and 5/s for 4 s, GridLink only")
+    parser.add_argument(
+        "--profile", action="store_true", help="sample every process with py-spy during each step (bench/profile.py)"
+    )
     args = parser.parse_args(argv)
     rates = [float(r) for r in args.rates.split(",") if r.strip()]
     duration = args.duration
@@ -228,6 +237,9 @@ def main(argv: list[str] | None = None) -> int:
         }
     }
     res = Resources()
+    if args.profile:
+        global PROFILE_DIR
+        PROFILE_DIR = OUT_DIR / "profiles" / res.run_id
     print(f"bench run {res.run_id}: rates {rates} for {duration:g}s each; logs in {OUT_DIR / 'logs'}", flush=True)
     try:
         if "ceilings" in only:
