@@ -32,10 +32,10 @@ def start(pids: dict[str, int], seconds: float, out_dir: Path, tag: str) -> list
         print("py-spy not found; no profiles taken", file=sys.stderr)
         return []
     out_dir.mkdir(parents=True, exist_ok=True)
+    options = ["-d", str(max(1, int(seconds))), "-r", "100", "-f", "raw", "--nonblocking"]
     return [
         subprocess.Popen(
-            [binary, "record", "-p", str(pid), "-d", str(max(1, int(seconds))), "-r", "100", "-f", "raw",
-             "--nonblocking", "-o", str(out_dir / f"{name}-{tag}.txt")],  # fmt: skip
+            [binary, "record", "-p", str(pid), *options, "-o", str(out_dir / f"{name}-{tag}.txt")],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
