@@ -23,7 +23,7 @@ from notification.adapters.providers import Accepted, Outgoing, ProviderError, P
 from notification.adapters.reference import NotificationReference
 from notification.adapters.repository import NotificationUnitOfWork
 from notification.domain.errors import InvalidPreferences, MessageNotFound
-from notification.domain.model import CONTACT_FIELDS, Contact, Message
+from notification.domain.model import CONTACT_FIELDS, Attempt, Contact, Message
 from notification.domain.policy import Decision, Preferences, admit, dedup_key, digest_due
 from notification.domain.rules import Rule
 
@@ -110,45 +110,69 @@ def _compose(
     payload: dict[str, Any],
     now: datetime,
 ) -> None:
+    """Compose the rule's messages for each recipient: a few batched reads and writes per person, not per channel.
+
+    The messages composed together are one per channel, and dedup keys and rate windows are per channel too, so
+    they never count toward each other: deciding them all from reads made before any is written decides exactly
+    what writing them one by one did. Another rule's messages for the same event are written before its turn.
+    """
     ref, policy = notifier.ref, notifier.ref.policy
     priority = rule.priority_of(payload)
+    # A channel named twice is one message (the unique constraint), as is a channel switched off in this deployment.
+    channels = [c for c in dict.fromkeys(rule.channels) if c in notifier.providers.channels]
     for recipient in rule.recipients_of(payload):
-        contact, prefs = _directory(uow, ref, recipient)
-        for channel in rule.channels:
-            if channel not in notifier.providers.channels:
-                continue  # switched off in this deployment
-            if uow.messages.exists(trigger_event_id, recipient, rule.template, channel):
+        existing = uow.messages.existing_channels(trigger_event_id, recipient, rule.template)
+        composed = []
+        for channel in channels:
+            if channel in existing:
                 continue
             rendered = ref.templates.render(rule.template, channel, payload)
-            key = dedup_key(recipient, channel, rendered.body)
-            message = Message.compose(
-                recipient_id=recipient,
-                channel=channel,
-                template_code=rule.template,
-                body=rendered.body,
-                title=rendered.title,
-                trigger_event_id=trigger_event_id,
-                correlation_id=correlation_id,
-                now=now,
-                category=rule.category,
-                priority=priority,
-                scope_code=payload.get("grid_code") or payload.get("unit_code"),
-                dedup_key=key,
+            composed.append(
+                Message.compose(
+                    recipient_id=recipient,
+                    channel=channel,
+                    template_code=rule.template,
+                    body=rendered.body,
+                    title=rendered.title,
+                    trigger_event_id=trigger_event_id,
+                    correlation_id=correlation_id,
+                    now=now,
+                    category=rule.category,
+                    priority=priority,
+                    scope_code=payload.get("grid_code") or payload.get("unit_code"),
+                    dedup_key=dedup_key(recipient, channel, rendered.body),
+                )
             )
+        if not composed:
+            continue
+        directory = _directory(ref, recipient, uow.recipients.get(recipient))
+        duplicates = uow.messages.duplicates([m.dedup_key for m in composed], now - policy.dedup_window)
+        # Counted per channel: each channel is its own stream of interruptions for the person.
+        limited = [m.channel for m in composed if m.channel in policy.rate_limited_channels]
+        sent = uow.messages.count_recent(recipient, limited, now - policy.rate_limit_window)
+        attempts: list[Attempt] = []
+        for message in composed:
             decision = admit(
-                channel=channel,
+                channel=message.channel,
                 category=rule.category,
                 priority=priority,
-                prefs=prefs,
+                prefs=directory[1],
                 policy=policy,
                 now=now,
-                duplicate_of=uow.messages.duplicate_of(key, now - policy.dedup_window),
-                # Counted per channel: each channel is its own stream of interruptions for the person.
-                sent_in_window=uow.messages.count_recent(recipient, (channel,), now - policy.rate_limit_window),
+                duplicate_of=duplicates.get(message.dedup_key),
+                sent_in_window=sent.get(message.channel, 0),
             )
-            if decision.action in ("send", "hold") and contact.address_for(channel) is None:
+            if decision.action in ("send", "hold") and directory[0].address_for(message.channel) is None:
                 decision = _no_address(recipient, now, notifier)
             _admit(uow, notifier, message, decision, now)
+            if message.status == "pending" and message.channel == "inbox":
+                attempts += _deliver_locally(notifier, message, directory, now)
+        uow.messages.add_all(composed)
+        uow.messages.record_attempts(attempts)
+        for message in composed:
+            _publish(uow, message)
+            if message.status == "pending":
+                uow.schedule(DELIVERY, message.message_id, message.due_at, {}, message.correlation_id)
 
 
 def _no_address(recipient: str, now: datetime, notifier: Notifier) -> Decision:
@@ -160,6 +184,7 @@ def _no_address(recipient: str, now: datetime, notifier: Notifier) -> Decision:
 def _admit(
     uow: NotificationUnitOfWork, notifier: Notifier, message: Message, decision: Decision, now: datetime
 ) -> None:
+    """Apply the decision to the message, not yet written; a first merge times its digest."""
     if decision.action == "skip":
         message.skip(decision.reason)
     elif decision.action == "merge":
@@ -172,13 +197,6 @@ def _admit(
         message.hold(decision.due_at, decision.reason)
     if decision.action != "send":
         metrics.MESSAGES_HELD.labels(message.channel, decision.reason.split(" ")[0]).inc()
-    uow.messages.add(message)
-    if message.status != "pending":
-        return
-    if message.channel == "inbox":
-        _attempt(uow, notifier, message, now)  # the inbox row is the delivery: no provider, no wait
-    else:
-        uow.schedule(DELIVERY, message.message_id, message.due_at, {}, message.correlation_id)
 
 
 def _register_contact(uow: NotificationUnitOfWork, payload: dict[str, Any], now: datetime) -> None:
@@ -192,10 +210,13 @@ def _register_contact(uow: NotificationUnitOfWork, payload: dict[str, Any], now:
         uow.schedule(DELIVERY, message.message_id, now, {}, message.correlation_id)
 
 
-def _directory(uow: NotificationUnitOfWork, ref: NotificationReference, recipient: str):
+Directory = tuple[Contact, Preferences]
+
+
+def _directory(ref: NotificationReference, recipient: str, stored: tuple[Contact, dict | None] | None) -> Directory:
+    """How to reach the person and what they chose: the staff list, overlaid with what is stored for them."""
     contact = ref.staff.get(recipient) or Contact(recipient)
     prefs = Preferences()
-    stored = uow.recipients.get(recipient)
     if stored:
         contact = contact.updated_with(stored[0])
         if stored[1] is not None:
@@ -213,54 +234,65 @@ def deliver(uow: NotificationUnitOfWork, message_id: str, notifier: Notifier) ->
 
     No transaction is open while a provider is called: the pass first re-arms this timer one lease ahead and
     commits, so a process that dies mid-call leaves a timer that tries again (providers get our message id as
-    their idempotency key), and no database lock waits on a slow provider.
+    their idempotency key), and no database lock waits on a slow provider. The outcome is saved only if no other
+    pass touched the message meanwhile (one whose lease ran out), so a pass is never recorded twice.
     """
     now = notifier.clock()
-    message = uow.messages.get(message_id, lock=True)
-    outgoing = _prepare(uow, notifier, message, now) if message and message.status == "pending" else None
-    if outgoing is not None:
-        uow.schedule(DELIVERY, message_id, now + SEND_LEASE, {}, message.correlation_id)
-    uow.commit()
-    if outgoing is None:
+    found = uow.messages.lock_with_directory(message_id)
+    if found is None or found[0].status != "pending":
+        uow.commit()
         return
-    results = _send(notifier, outgoing)
-    message = uow.messages.get(message_id, lock=True)
-    if message is not None and message.status == "pending":
-        _record(uow, notifier, message, results, now)
-        if message.status != "pending":
+    message, stored = found
+    attempts_read = message.attempts
+    outgoing = _prepare(notifier, message, _directory(notifier.ref, message.recipient_id, stored), now)
+    if outgoing is None:
+        uow.messages.save(message)
+        _publish(uow, message)
+        if message.status == "pending":  # held: its timer moves with it
+            uow.schedule(DELIVERY, message_id, message.due_at, {}, message.correlation_id)
+        uow.commit()
+        return
+    uow.schedule(DELIVERY, message_id, now + SEND_LEASE, {}, message.correlation_id)
+    uow.commit()
+    attempts = _record(notifier, message, _send(notifier, outgoing), now)
+    if uow.messages.save_if_unchanged(message, attempts_read):
+        uow.messages.record_attempts(attempts)
+        _publish(uow, message)
+        if message.status == "pending":
+            uow.schedule(DELIVERY, message_id, message.due_at, {}, message.correlation_id)
+        else:
             uow.cancel_timer(DELIVERY, message_id)
     uow.commit()
 
 
-def _attempt(uow: NotificationUnitOfWork, notifier: Notifier, message: Message, now: datetime) -> None:
+def _deliver_locally(notifier: Notifier, message: Message, directory: Directory, now: datetime) -> list[Attempt]:
     """Prepare, send and record in one go: only for the inbox, whose delivery does no I/O."""
-    outgoing = _prepare(uow, notifier, message, now)
-    if outgoing is not None:
-        _record(uow, notifier, message, _send(notifier, outgoing), now)
+    outgoing = _prepare(notifier, message, directory, now)
+    return _record(notifier, message, _send(notifier, outgoing), now) if outgoing is not None else []
 
 
-def _prepare(uow: NotificationUnitOfWork, notifier: Notifier, message: Message, now: datetime) -> Outgoing | None:
-    """The message as a provider needs it, or None when it must wait (quiet hours, address) or cannot go."""
+def _prepare(notifier: Notifier, message: Message, directory: Directory, now: datetime) -> Outgoing | None:
+    """The message as a provider needs it, or None when it must wait (held: `due_at` moved) or cannot go (final).
+
+    Only the message changes here; the caller writes it, its events and its timer.
+    """
     policy = notifier.ref.policy
-    contact, prefs = _directory(uow, notifier.ref, message.recipient_id)
+    contact, prefs = directory
     quiet_end = policy.quiet_until(message.channel, message.priority, prefs, now)
     address = contact.address_for(message.channel)
     if quiet_end:
-        _reschedule(uow, message, quiet_end, "quiet_hours")
+        message.hold(quiet_end, "quiet_hours")
         return None
     if address is None:
         late = message.recipient_id.startswith(LATE_ADDRESS_PREFIXES)
         if late and now < message.created_at + policy.address_hold:
-            _reschedule(uow, message, message.created_at + policy.address_hold, "awaiting_address")
+            message.hold(message.created_at + policy.address_hold, "awaiting_address")
         else:
             message.skip("no_address")
-            uow.messages.save(message)
         return None
     if not notifier.providers.for_channel(message.channel):
         message.give_up(f"channel {message.channel} is switched off")
         metrics.MESSAGES_FAILED.labels(message.channel).inc()
-        uow.messages.save(message)
-        _publish(uow, message)
         return None
     return Outgoing(
         message.message_id,
@@ -297,14 +329,15 @@ def _send(notifier: Notifier, out: Outgoing) -> list[_Result]:
     return results
 
 
-def _record(
-    uow: NotificationUnitOfWork, notifier: Notifier, message: Message, results: list[_Result], now: datetime
-) -> None:
+def _record(notifier: Notifier, message: Message, results: list[_Result], now: datetime) -> list[Attempt]:
+    """Apply a pass's results to the message; returns its attempts, for the caller to write with it."""
+    attempts = []
     for result in results:
         ms = int(result.duration * 1000)
         if result.accepted is None:
             metrics.ATTEMPTS_FAILED.labels(message.channel, result.provider).inc()
-            uow.messages.record_attempt(message, "failed", now, (result.error or "")[:1000], result.provider, ms)
+            detail = (result.error or "")[:1000]
+            attempts.append(Attempt(message.message_id, message.channel, now, "failed", detail, result.provider, ms))
             continue
         accepted = result.accepted
         metrics.SEND_DURATION.labels(message.channel).observe(result.duration)
@@ -312,22 +345,13 @@ def _record(
         metrics.DELIVERY_LATENCY.labels(message.channel).observe(max(0.0, (now - message.created_at).total_seconds()))
         message.accepted(now, accepted.provider, accepted.provider_message_id, accepted.delivered)
         detail = f"provider id {accepted.provider_message_id}" if accepted.provider_message_id else None
-        uow.messages.record_attempt(message, message.status, now, detail, result.provider, ms)
+        attempts.append(Attempt(message.message_id, message.channel, now, message.status, detail, result.provider, ms))
     if message.status == "pending":
         retry_at = notifier.ref.policy.retry_at(message.attempts + 1, now, notifier.rng)
         message.attempt_failed(retry_at, " | ".join(r.error or "" for r in results))
-        if retry_at:
-            uow.schedule(DELIVERY, message.message_id, retry_at, {}, message.correlation_id)
-        else:
+        if retry_at is None:
             metrics.MESSAGES_FAILED.labels(message.channel).inc()
-    uow.messages.save(message)
-    _publish(uow, message)
-
-
-def _reschedule(uow: NotificationUnitOfWork, message: Message, at: datetime, reason: str) -> None:
-    message.hold(at, reason)
-    uow.messages.save(message)
-    uow.schedule(DELIVERY, message.message_id, at, {}, message.correlation_id)
+    return attempts
 
 
 def _publish(uow: NotificationUnitOfWork, message: Message) -> None:

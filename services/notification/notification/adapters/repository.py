@@ -1,16 +1,21 @@
-"""Messages, delivery attempts and recipients in and out of the database."""
+"""Messages, delivery attempts and recipients in and out of the database.
+
+The hot statements (composing and delivering, several per consumed event) are built once at import with bind
+parameters: SQLAlchemy then reuses their compiled form instead of building and hashing a new statement each time.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from gridlink.runtime.db import UnitOfWork, as_utc
 from notification.adapters.orm import delivery_attempts, messages, recipients
-from notification.domain.model import CONTACT_FIELDS, Contact, Message
+from notification.domain.model import CONTACT_FIELDS, Attempt, Contact, Message
 
 _FIELDS = [c.name for c in messages.columns]
 _DATES = ("created_at", "delivered_at", "due_at", "sent_at")
@@ -18,6 +23,47 @@ _MUTABLE = [
     "status", "delivered_at", "status_reason", "due_at", "attempts", "sent_at", "provider", "provider_message_id",
     "merged_into",
 ]  # fmt: skip
+_LIVE = ("pending", "sent", "delivered", "merged")  # what a duplicate may be a duplicate of
+_REACHING = ("pending", "sent", "delivered")  # what counts toward the rate limit
+_ATTEMPT_FIELDS = ("message_id", "channel", "at", "outcome", "detail", "provider", "duration_ms")
+_DIRECTORY_FIELDS = (*CONTACT_FIELDS, "preferences")
+
+_INSERT_MESSAGES = insert(messages)
+_INSERT_ATTEMPTS = insert(delivery_attempts)
+# `_`-prefixed names in WHERE: an UPDATE's SET claims the bind names equal to its column names.
+_SAVE = (
+    update(messages)
+    .where(messages.c.message_id == bindparam("_message_id"))
+    .values({f: bindparam(f) for f in _MUTABLE})
+)
+# Recording a delivery pass: only if no other pass got there since ours read the message (a lease that ran out).
+_SAVE_IF_UNCHANGED = _SAVE.where(messages.c.status == "pending", messages.c.attempts == bindparam("_attempts"))
+_GET = select(messages).where(messages.c.message_id == bindparam("message_id"))
+# The message, locked, with its recipient's stored directory entry, in one round trip.
+_LOCK_WITH_DIRECTORY = (
+    select(messages, *(recipients.c[f].label(f"directory_{f}") for f in ("recipient_id", *_DIRECTORY_FIELDS)))
+    .select_from(messages.outerjoin(recipients, recipients.c.recipient_id == messages.c.recipient_id))
+    .where(messages.c.message_id == bindparam("message_id"))
+    .with_for_update(of=messages)
+)
+_EXISTING_CHANNELS = select(messages.c.channel).where(
+    messages.c.trigger_event_id == bindparam("trigger_event_id"),
+    messages.c.recipient_id == bindparam("recipient_id"),
+    messages.c.template_code == bindparam("template_code"),
+)
+_DUPLICATES = (
+    select(messages.c.dedup_key, messages.c.message_id)
+    .where(messages.c.dedup_key.in_(bindparam("keys", expanding=True)), messages.c.created_at >= bindparam("since"))
+    .where(messages.c.status.in_(_LIVE))
+)
+_COUNT_RECENT = (
+    select(messages.c.channel, func.count())
+    .where(messages.c.recipient_id == bindparam("recipient_id"))
+    .where(messages.c.channel.in_(bindparam("channels", expanding=True)))
+    .where(messages.c.created_at >= bindparam("since"), messages.c.status.in_(_REACHING))
+    .group_by(messages.c.channel)
+)
+_RECIPIENT = select(recipients).where(recipients.c.recipient_id == bindparam("recipient_id"))
 
 
 class MessageRepository:
@@ -25,47 +71,60 @@ class MessageRepository:
         self.session = session
 
     def add(self, message: Message) -> None:
-        self.session.execute(insert(messages).values(**{f: getattr(message, f) for f in _FIELDS}))
+        self.add_all([message])
+
+    def add_all(self, new: list[Message]) -> None:
+        """Insert messages in one executemany round trip."""
+        if new:
+            self.session.execute(_INSERT_MESSAGES, [{f: getattr(m, f) for f in _FIELDS} for m in new])
 
     def save(self, message: Message) -> None:
-        values = {f: getattr(message, f) for f in _MUTABLE}
-        self.session.execute(update(messages).where(messages.c.message_id == message.message_id).values(**values))
+        self.session.execute(_SAVE, [_mutable(message)])
 
-    def get(self, message_id: str, lock: bool = False) -> Message | None:
-        query = select(messages).where(messages.c.message_id == message_id)
-        if lock:
-            query = query.with_for_update()
-        row = self.session.execute(query).mappings().first()
+    def save_if_unchanged(self, message: Message, attempts_read: int) -> bool:
+        """Save a delivery pass's outcome unless another pass changed the message after `attempts_read` was read."""
+        done = self.session.execute(_SAVE_IF_UNCHANGED, {**_mutable(message), "_attempts": attempts_read})
+        return done.rowcount == 1
+
+    def get(self, message_id: str) -> Message | None:
+        row = self.session.execute(_GET, {"message_id": message_id}).mappings().first()
         return _load(row) if row else None
 
-    def exists(self, trigger_event_id: str, recipient_id: str, template_code: str, channel: str) -> bool:
-        query = select(messages.c.message_id).where(
-            messages.c.trigger_event_id == trigger_event_id,
-            messages.c.recipient_id == recipient_id,
-            messages.c.template_code == template_code,
-            messages.c.channel == channel,
-        )
-        return self.session.execute(query).first() is not None
+    def lock_with_directory(self, message_id: str) -> tuple[Message, tuple[Contact, dict | None] | None] | None:
+        """The message locked for update, with what `RecipientRepository.get` says of its recipient; None if none."""
+        row = self.session.execute(_LOCK_WITH_DIRECTORY, {"message_id": message_id}).mappings().first()
+        if row is None:
+            return None
+        message = _load({f: row[f] for f in _FIELDS})
+        if row["directory_recipient_id"] is None:
+            return message, None
+        return message, _directory_entry(message.recipient_id, {f: row[f"directory_{f}"] for f in _DIRECTORY_FIELDS})
 
-    def duplicate_of(self, dedup_key: str, since: datetime) -> str | None:
-        """The message with the same words, person and channel sent or pending since `since`, if any."""
-        query = (
-            select(messages.c.message_id)
-            .where(messages.c.dedup_key == dedup_key, messages.c.created_at >= since)
-            .where(messages.c.status.in_(("pending", "sent", "delivered", "merged")))
-            .limit(1)
+    def existing_channels(self, trigger_event_id: str, recipient_id: str, template_code: str) -> set[str]:
+        """The channels that already have this event's message for this person and template."""
+        found = self.session.execute(
+            _EXISTING_CHANNELS,
+            {"trigger_event_id": trigger_event_id, "recipient_id": recipient_id, "template_code": template_code},
         )
-        return self.session.execute(query).scalar()
+        return set(found.scalars())
 
-    def count_recent(self, recipient_id: str, channels: tuple[str, ...], since: datetime) -> int:
-        """Messages that reach (or will reach) the person on interrupting channels since `since`."""
-        query = (
-            select(func.count())
-            .select_from(messages)
-            .where(messages.c.recipient_id == recipient_id, messages.c.channel.in_(channels))
-            .where(messages.c.created_at >= since, messages.c.status.in_(("pending", "sent", "delivered")))
-        )
-        return self.session.execute(query).scalar_one()
+    def duplicates(self, dedup_keys: Iterable[str], since: datetime) -> dict[str, str]:
+        """For each key, a message with the same words, person and channel sent or pending since `since`."""
+        found: dict[str, str] = {}
+        keys = list(dedup_keys)
+        if keys:
+            for key, message_id in self.session.execute(_DUPLICATES, {"keys": keys, "since": since}):
+                found.setdefault(key, message_id)
+        return found
+
+    def count_recent(self, recipient_id: str, channels: Iterable[str], since: datetime) -> dict[str, int]:
+        """Per channel, the messages that reach (or will reach) the person since `since`."""
+        chosen = list(channels)
+        counts = dict.fromkeys(chosen, 0)
+        if chosen:
+            params = {"recipient_id": recipient_id, "channels": chosen, "since": since}
+            counts.update(self.session.execute(_COUNT_RECENT, params).tuples().all())
+        return counts
 
     def awaiting_digest(self, recipient_id: str, channel: str) -> list[Message]:
         query = (
@@ -99,26 +158,9 @@ class MessageRepository:
         )
         return [_load(r) for r in self.session.execute(query).mappings()]
 
-    def record_attempt(
-        self,
-        message: Message,
-        outcome: str,
-        at: datetime,
-        detail: str | None = None,
-        provider: str | None = None,
-        duration_ms: int | None = None,
-    ) -> None:
-        self.session.execute(
-            insert(delivery_attempts).values(
-                message_id=message.message_id,
-                channel=message.channel,
-                at=at,
-                outcome=outcome,
-                detail=detail,
-                provider=provider,
-                duration_ms=duration_ms,
-            )
-        )
+    def record_attempts(self, attempts: list[Attempt]) -> None:
+        if attempts:
+            self.session.execute(_INSERT_ATTEMPTS, [{f: getattr(a, f) for f in _ATTEMPT_FIELDS} for a in attempts])
 
     def attempts_of(self, message_ids: list[str]) -> dict[str, list[dict]]:
         found: dict[str, list[dict]] = {m: [] for m in message_ids}
@@ -151,6 +193,15 @@ class MessageRepository:
         return [_load(r) for r in rows]
 
 
+def _mutable(message: Message) -> dict:
+    return {"_message_id": message.message_id, **{f: getattr(message, f) for f in _MUTABLE}}
+
+
+def _directory_entry(recipient_id: str, row) -> tuple[Contact, dict | None]:
+    contact = Contact(recipient_id, **{f: row[f] for f in CONTACT_FIELDS})
+    return contact, json.loads(row["preferences"]) if row["preferences"] else None
+
+
 def _load(row) -> Message:
     values = dict(row)
     for name in _DATES:
@@ -164,12 +215,8 @@ class RecipientRepository:
 
     def get(self, recipient_id: str) -> tuple[Contact, dict | None] | None:
         """The stored contact and raw preferences, or None when nothing is stored for this person."""
-        row = self.session.execute(select(recipients).where(recipients.c.recipient_id == recipient_id)).mappings()
-        row = row.first()
-        if row is None:
-            return None
-        contact = Contact(recipient_id, **{f: row[f] for f in CONTACT_FIELDS})
-        return contact, json.loads(row["preferences"]) if row["preferences"] else None
+        row = self.session.execute(_RECIPIENT, {"recipient_id": recipient_id}).mappings().first()
+        return _directory_entry(recipient_id, row) if row else None
 
     def save_contact(self, contact: Contact) -> None:
         values = {f: getattr(contact, f) for f in CONTACT_FIELDS}

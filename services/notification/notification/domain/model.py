@@ -159,6 +159,19 @@ class Message:
         }
 
 
+@dataclass(frozen=True)
+class Attempt:
+    """One provider's try at delivering a message (or the local delivery of an inbox or file message)."""
+
+    message_id: str
+    channel: str
+    at: datetime
+    outcome: str
+    detail: str | None
+    provider: str | None
+    duration_ms: int | None
+
+
 # Which address each channel needs; inbox and file need none but the recipient's id.
 ADDRESS_FIELDS = {
     "sms": ("phone",),
