@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from console.domain.access import NotAllowed, UnknownAction, allowed_actions, check_action
-from console.domain.cases import CaseSummary, RecordedEvent, describe, project
+from console.domain.cases import CaseSummary, RecordedEvent, advance, describe, project
 from console.domain.figures import (
     BadQuery,
     GridFigures,
@@ -73,6 +73,45 @@ def test_a_case_folds_the_same_whatever_order_its_events_arrive_in():
     assert expected.was_overdue and not expected.overdue  # escalation gave a new deadline; resolution ended it
     assert expected.resolved_on_time is True  # resolved before the escalated deadline
     assert (expected.community_code, expected.sub_centre_code) == (GRID[:12], GRID[:9])
+
+
+def suspended_lifecycle() -> list[RecordedEvent]:
+    """A case suspended and resumed, with a notification that happened at the same moment as the assignment."""
+    first, assigned, *_ = lifecycle()
+    return [
+        first,
+        assigned,
+        ev(7, "message_sent", 1, template_code="case_assigned", recipient_id="S0004", channel="inbox"),
+        ev(8, "case_accepted", 2, accepted_by="S0004", deadline_at=T0 + timedelta(days=1)),
+        ev(9, "case_suspended", 3, suspended_by="S0004", reason="rain"),
+        ev(10, "case_supervised", 4, supervised_by="S0200", reason="why"),
+        ev(11, "case_resumed", 5, resumed_by="S0004", deadline_at=T0 + timedelta(days=2)),
+        ev(12, "case_resolved", 6, resolved_by="S0004", resolution="done"),
+    ]
+
+
+@pytest.mark.parametrize("events", [lifecycle(), suspended_lifecycle()], ids=["escalated", "suspended"])
+def test_folding_each_arriving_event_into_the_summary_gives_the_refold_of_all_of_them(events):
+    """What record_event does: `advance` the stored summary, or refold with `project` when it cannot."""
+    orders = itertools.islice(itertools.permutations(events), 0, None, 41)
+    for order in [events, events[::-1], *orders]:
+        stored, arrived = None, []
+        for seq, event in enumerate(order, 1):
+            arrived.append(RecordedEvent(seq, event.event_id, event.type, event.source, "R1", event.occurred_at,
+                                         event.payload))  # fmt: skip
+            stored = advance(stored, arrived[-1]) or project("R1", arrived)
+            assert stored == project("R1", arrived), [e.type for e in arrived]
+    assert stored.state == ("evaluated" if events[-1].type == "case_evaluated" else "resolved")
+
+
+def test_only_an_event_older_than_the_summary_or_a_resumption_needs_the_refold():
+    report, assigned, overdue, *_ = lifecycle()
+    case = project("R1", [report, assigned])
+    assert advance(case, overdue).overdue and advance(None, assigned).state == "assigned"
+    assert advance(case, report) is None  # happened before the assignment already folded
+    assert advance(project("R1", [assigned]), report) is None
+    assert advance(case, ev(11, "case_resumed", 60, resumed_by="S0004")) is None  # the state before it is not kept
+    assert advance(case, overdue) is not case and case.overdue is False  # the stored summary is not changed
 
 
 def test_an_overdue_case_stays_overdue_until_something_moves_it():

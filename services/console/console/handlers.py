@@ -14,7 +14,7 @@ from console.adapters.reference import ConsoleReference
 from console.adapters.repository import ConsoleUnitOfWork
 from console.domain import figures
 from console.domain.access import check_action
-from console.domain.cases import CaseSummary, RecordedEvent, Timeline, project
+from console.domain.cases import CaseSummary, RecordedEvent, Timeline, advance, project
 from gridlink.contracts import Envelope
 
 
@@ -27,16 +27,27 @@ class GridNotFound(LookupError):
 
 
 def record_event(uow: ConsoleUnitOfWork, event: Envelope, now: datetime | None = None) -> None:
-    """Keep the event, then refold its case from all the case's events, in one transaction."""
+    """Keep the event and fold it into its case's summary, in one transaction.
+
+    The newest event of a case is folded into the stored summary alone; one that arrived out of order (or a
+    resumption) refolds the case from all its events, which gives the same summary whatever the arrival order.
+    """
     now = now or datetime.now(UTC)
-    uow.cases.lock(event.correlation_id)
-    existing = uow.cases.get(event.correlation_id)
+    key = event.correlation_id
+    existing = uow.cases.get_for_update(key)
     grid_code = event.payload.get("grid_code") or (existing.grid_code if existing else None)
-    uow.events.add(event, grid_code, now)
-    case = project(event.correlation_id, uow.events.for_correlation(event.correlation_id))
-    if case.grid_code:
-        uow.events.fill_grid(event.correlation_id, case.grid_code)
-    uow.cases.save(case)
+    recorded = uow.events.add(event, grid_code, now)
+    case = advance(existing, recorded) or project(key, uow.events.for_correlation(key))
+    if existing is None and not uow.cases.add(case):
+        # Another worker created the case after our read found no row to lock: refold under its lock, with its events.
+        existing = uow.cases.get_for_update(key)
+        case = project(key, uow.events.for_correlation(key))
+    if existing is not None:
+        uow.cases.update(case)
+    # Once a case's grid is known, all its events carry it: only this event, or all of them when the grid was
+    # unknown until now, may lack it.
+    if case.grid_code and (grid_code is None or (existing is not None and existing.grid_code is None)):
+        uow.events.fill_grid(key, case.grid_code)
     uow.commit()
 
 

@@ -10,7 +10,8 @@ import json
 from dataclasses import fields
 from datetime import UTC, datetime
 
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from console.adapters.orm import actions, cases, events
@@ -21,38 +22,62 @@ from gridlink.runtime.db import UnitOfWork, as_utc
 _CASE_FIELDS = [f.name for f in fields(CaseSummary)]
 _TIMES = [c.name for c in cases.columns if c.type.python_type is datetime]
 
+# The statements of recording an event, built once: each execution only binds its values, and SQLAlchemy finds
+# the compiled form by a cache key it no longer has to work out from a freshly built statement.
+_ADD_EVENT = insert(events)
+_EVENTS_OF = select(events).where(events.c.correlation_id == bindparam("key")).order_by(events.c.seq)
+_FILL_GRID = (
+    update(events)
+    .where(events.c.correlation_id == bindparam("key"), events.c.grid_code.is_(None))
+    .values(grid_code=bindparam("grid"))
+)
+_CASE = select(cases).where(cases.c.correlation_id == bindparam("key"))
+_CASE_FOR_UPDATE = _CASE.with_for_update()
+# Sets every column the parameters name (all of the summary but its key).
+_UPDATE_CASE = update(cases).where(cases.c.correlation_id == bindparam("key"))
+_ADD_CASE = {
+    dialect.dialect.name: dialect.insert(cases).on_conflict_do_nothing(index_elements=[cases.c.correlation_id])
+    for dialect in (postgresql, sqlite)
+}
+
 
 class EventRepository:
     def __init__(self, session: Session):
         self.session = session
 
-    def add(self, envelope: Envelope, grid_code: str | None, now: datetime) -> None:
+    def add(self, envelope: Envelope, grid_code: str | None, now: datetime) -> RecordedEvent:
         wire = contract_for(envelope.type, envelope.version).dump(envelope.payload)
-        self.session.execute(
-            insert(events).values(
-                event_id=envelope.event_id,
-                type=envelope.type,
-                version=envelope.version,
-                source=envelope.source,
-                correlation_id=envelope.correlation_id,
-                occurred_at=envelope.occurred_at,
-                received_at=now,
-                grid_code=grid_code,
-                payload=json.dumps(wire, ensure_ascii=False),
-            )
+        result = self.session.execute(
+            _ADD_EVENT,
+            {
+                "event_id": envelope.event_id,
+                "type": envelope.type,
+                "version": envelope.version,
+                "source": envelope.source,
+                "correlation_id": envelope.correlation_id,
+                "occurred_at": envelope.occurred_at,
+                "received_at": now,
+                "grid_code": grid_code,
+                "payload": json.dumps(wire, ensure_ascii=False),
+            },
+        )
+        return RecordedEvent(
+            seq=result.inserted_primary_key[0],
+            event_id=envelope.event_id,
+            type=envelope.type,
+            source=envelope.source,
+            correlation_id=envelope.correlation_id,
+            occurred_at=envelope.occurred_at,
+            payload=envelope.payload,
+            grid_code=grid_code,
         )
 
     def for_correlation(self, correlation_id: str) -> list[RecordedEvent]:
-        query = select(events).where(events.c.correlation_id == correlation_id).order_by(events.c.seq)
-        return [_event(row) for row in self.session.execute(query).mappings()]
+        return [_event(row) for row in self.session.execute(_EVENTS_OF, {"key": correlation_id}).mappings()]
 
     def fill_grid(self, correlation_id: str, grid_code: str) -> None:
         """Events that arrived before the report learn its grid, so scoped boards show them."""
-        self.session.execute(
-            update(events)
-            .where(events.c.correlation_id == correlation_id, events.c.grid_code.is_(None))
-            .values(grid_code=grid_code)
-        )
+        self.session.execute(_FILL_GRID, {"key": correlation_id, "grid": grid_code})
 
     def since(self, after_seq: int, scope: str | None, limit: int = 200) -> list[RecordedEvent]:
         query = select(events).where(events.c.seq > after_seq)
@@ -71,28 +96,26 @@ class CaseRepository:
     def __init__(self, session: Session):
         self.session = session
 
-    def lock(self, correlation_id: str) -> None:
-        """Serialise the refolds of one case until commit, so two of its events handled at once by two workers
-        cannot each miss the other. SQLite needs nothing: it admits one writer at a time, and the event's insert
-        comes before the read of the case's events."""
-        if self.session.get_bind().dialect.name == "postgresql":
-            self.session.execute(
-                text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"case:{correlation_id}"}
-            )
-
-    def save(self, case: CaseSummary) -> None:
-        values = {name: getattr(case, name) for name in _CASE_FIELDS}
-        exists = self.session.execute(
-            select(cases.c.correlation_id).where(cases.c.correlation_id == case.correlation_id)
-        ).first()
-        if exists:
-            self.session.execute(update(cases).where(cases.c.correlation_id == case.correlation_id).values(**values))
-        else:
-            self.session.execute(insert(cases).values(**values))
-
     def get(self, correlation_id: str) -> CaseSummary | None:
-        row = self.session.execute(select(cases).where(cases.c.correlation_id == correlation_id)).mappings().first()
+        row = self.session.execute(_CASE, {"key": correlation_id}).mappings().first()
         return _case(row) if row else None
+
+    def get_for_update(self, correlation_id: str) -> CaseSummary | None:
+        """The case, locked until commit so that two of its events handled at once by two workers fold one after
+        the other. No row means no lock: `add` then tells whether another worker created the case meanwhile.
+        SQLite needs no lock: it admits one writer at a time, and the inbox row was written before this read."""
+        row = self.session.execute(_CASE_FOR_UPDATE, {"key": correlation_id}).mappings().first()
+        return _case(row) if row else None
+
+    def add(self, case: CaseSummary) -> bool:
+        """Insert a new case; False, and nothing written, when a case with its correlation_id exists already."""
+        statement = _ADD_CASE[self.session.get_bind().dialect.name]
+        return self.session.execute(statement, _row(case)).rowcount == 1
+
+    def update(self, case: CaseSummary) -> None:
+        values = _row(case)
+        values["key"] = values.pop("correlation_id")
+        self.session.execute(_UPDATE_CASE, values)
 
     def find(
         self,
@@ -146,6 +169,10 @@ def _event(row) -> RecordedEvent:
         payload=payload,
         grid_code=row["grid_code"],
     )
+
+
+def _row(case: CaseSummary) -> dict:
+    return {name: getattr(case, name) for name in _CASE_FIELDS}
 
 
 def _case(row) -> CaseSummary:

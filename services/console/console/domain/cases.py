@@ -1,12 +1,14 @@
 """A case as the command centre sees it: every recorded event of one correlation_id, folded into one summary.
 
-The summary is recomputed from all the events of its correlation_id each time one arrives, in the order they
-happened (`occurred_at`), so the events may arrive in any order, twice, or late, and the summary is the same.
+The summary is the fold of all the events of its correlation_id in the order they happened (`occurred_at`), so the
+events may arrive in any order, twice, or late, and the summary is the same. An event that happened after every
+event already folded is folded into the stored summary alone (`advance`); only one that arrives out of order, or
+that needs what the summary does not keep, makes the case refold from all its events (`project`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -118,17 +120,40 @@ def _code_prefixes(grid_code: str | None) -> tuple[str | None, str | None]:
 def project(correlation_id: str, events: list[RecordedEvent]) -> CaseSummary:
     """Fold every event of one correlation_id, oldest first, into the case's summary."""
     case = CaseSummary(correlation_id=correlation_id)
-    before_suspension = {"state": "accepted"}
+    before_suspension = "accepted"
     for event in sorted(events, key=lambda e: (e.occurred_at, e.seq)):
         if event.type == "case_suspended" and case.state != "suspended":
-            before_suspension["state"] = case.state
+            before_suspension = case.state
         _apply(case, event)
         if event.type == "case_resumed":
-            case.state = before_suspension["state"]
+            case.state = before_suspension
         case.last_event_type, case.last_event_at = event.type, event.occurred_at
+    _fill_units(case)
+    return case
+
+
+def advance(case: CaseSummary | None, event: RecordedEvent) -> CaseSummary | None:
+    """The summary after one more event, folded into the summary of the events before it (None: no case yet).
+
+    This is what `project` gives when the event is the case's newest one (it happened no earlier than the last
+    folded event, and was recorded after it), except for a resumption, which restores the state from before the
+    suspension that the summary does not keep. For those it returns None: refold the case with `project`.
+    """
+    if event.type == "case_resumed" or (
+        case is not None and (case.last_event_at is None or event.occurred_at < case.last_event_at)
+    ):
+        return None
+    case = replace(case) if case else CaseSummary(correlation_id=event.correlation_id)
+    _apply(case, event)
+    case.last_event_type, case.last_event_at = event.type, event.occurred_at
+    _fill_units(case)
+    return case
+
+
+def _fill_units(case: CaseSummary) -> None:
+    """A case known only from events after the report takes its community and sub-centre from its grid."""
     if case.grid_code and not case.sub_centre_code:
         case.community_code, case.sub_centre_code = _code_prefixes(case.grid_code)
-    return case
 
 
 def _apply(case: CaseSummary, event: RecordedEvent) -> None:

@@ -1,0 +1,113 @@
+"""The console's read model on both backends, without the bus: each recorded event folded into its stored case gives
+the case a refold of all its events would, in any arrival order, and a case two workers create at once loses neither
+event."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+import console.adapters
+from console.adapters.orm import metadata
+from console.adapters.repository import ConsoleUnitOfWork
+from console.domain.cases import project
+from console.handlers import record_event
+from gridlink.contracts import new_envelope, parse_envelope
+from gridlink.runtime.db import Database
+from gridlink.runtime.migrations import upgrade
+from tests.integration.test_console_service import AT, GRID, case_assigned, case_overdue, report_accepted
+
+MIGRATIONS = Path(console.adapters.__file__).parent / "migrations"
+
+
+@pytest.fixture
+def database(new_database, backend):
+    url = new_database("console")
+    upgrade(MIGRATIONS, url)
+    database = Database(url, metadata, "console", ConsoleUnitOfWork)
+    yield database
+    database.dispose()
+
+
+def record(database: Database, envelope) -> None:
+    """As the consumer hands it over: parsed from the wire."""
+    assert database.handle("console.test", parse_envelope(envelope.to_wire()), record_event)
+
+
+def stored(database: Database, correlation_id: str):
+    with database.uow() as uow:
+        return uow.cases.get(correlation_id), uow.events.for_correlation(correlation_id)
+
+
+@pytest.mark.parametrize("order", [(0, 1, 2), (1, 2, 0), (2, 0, 1), (2, 1, 0)])
+def test_each_event_folded_into_the_stored_case_gives_the_refold_of_all(database, order):
+    cid = str(uuid.uuid4())
+    envelopes = [report_accepted(cid), case_assigned(cid), case_overdue(cid)]
+    for index in order:
+        record(database, envelopes[index])
+    case, events = stored(database, cid)
+    assert case == project(cid, events)
+    assert (case.state, case.overdue, case.tracking_code, case.description) == (
+        "assigned",
+        True,
+        *["HB-261130-AAAAAA", "路灯不亮"],
+    )
+    assert case.last_event_type == "case_overdue" and case.reported_at == AT
+    assert [e.type for e in events] == [envelopes[i].type for i in order]  # kept in arrival order
+    assert all(e.grid_code == GRID for e in events)
+
+
+def test_events_before_the_grid_is_known_learn_it_when_it_is(database):
+    cid = str(uuid.uuid4())
+    record(database, message_sent(cid))  # notification's events carry no grid
+    assert stored(database, cid)[1][0].grid_code is None
+    record(database, report_accepted(cid, at=AT + timedelta(seconds=1)))  # newest: folded, not refolded
+    case, events = stored(database, cid)
+    assert case.grid_code == GRID and [e.grid_code for e in events] == [GRID, GRID]
+    record(database, message_sent(cid, at=AT + timedelta(seconds=2)))
+    assert stored(database, cid)[1][-1].grid_code == GRID  # a later one gets the case's
+
+
+def message_sent(correlation_id: str, at=AT):
+    payload = {
+        "message_id": str(uuid.uuid4()),
+        "recipient_id": "S0004",
+        "channel": "inbox",
+        "template_code": "case_assigned",
+        "trigger_event_id": str(uuid.uuid4()),
+    }
+    return new_envelope(
+        type="message_sent", source="notification", correlation_id=correlation_id, occurred_at=at, payload=payload
+    )
+
+
+def test_a_case_another_worker_created_after_the_read_is_refolded_with_its_events(database, monkeypatch):
+    """The read of a case that does not exist locks nothing: a second worker may insert it before this one."""
+    cid = str(uuid.uuid4())
+    record(database, report_accepted(cid))
+    # this worker's first read of the case misses it, as if the worker that inserted it had not committed yet
+    monkeypatch.setattr(
+        ConsoleUnitOfWork, "_open_repositories", _blind_first_read(ConsoleUnitOfWork._open_repositories)
+    )
+    record(database, message_sent(cid, at=AT + timedelta(seconds=1)))
+    case, events = stored(database, cid)
+    assert case == project(cid, events)
+    assert case.last_event_type == "message_sent" and case.description == "路灯不亮" and len(events) == 2
+    assert [e.grid_code for e in events] == [GRID, GRID]  # the notification learnt the grid of the case it missed
+
+
+def _blind_first_read(open_repositories):
+    def open_with_a_blind_first_read(uow, session):
+        open_repositories(uow, session)
+        real, calls = uow.cases.get_for_update, []
+
+        def get_for_update(correlation_id):
+            calls.append(correlation_id)
+            return None if len(calls) == 1 else real(correlation_id)
+
+        uow.cases.get_for_update = get_for_update
+
+    return open_with_a_blind_first_read
