@@ -152,6 +152,28 @@ def test_a_redelivered_event_never_sends_twice(world):
     assert len(world.messages(event.correlation_id)) == 5
 
 
+def test_a_pass_overtaken_while_its_provider_answers_is_not_recorded_twice(world, monkeypatch):
+    """A provider slower than the lease: another pass delivers meanwhile, and the slow pass's outcome is dropped."""
+    event = case_assigned()
+    world.consume(event)
+    sms = world.one(event.correlation_id, "sms")
+    provider = world.notifier.providers.for_channel("sms")[0]
+    answer = provider.send
+
+    def slow(out):
+        monkeypatch.setattr(provider, "send", answer)
+        with world.database.uow() as uow:  # another replica, once this pass's lease ran out
+            handlers.deliver(uow, out.message_id, world.notifier)
+        return answer(out)
+
+    monkeypatch.setattr(provider, "send", slow)
+    with world.database.uow() as uow:
+        handlers.deliver(uow, sms.message_id, world.notifier)
+    assert [a["outcome"] for a in world.attempts(event.correlation_id, "sms")] == ["sent"]
+    assert world.one(event.correlation_id, "sms").attempts == 1
+    assert [p["channel"] for t, p in world.outbox() if t == "message_sent"] == ["inbox", "sms"]
+
+
 def test_sms_fails_over_to_the_second_provider_and_every_attempt_is_recorded(world):
     world.double.fail["/aliyun"] = -1
     event = case_assigned()
