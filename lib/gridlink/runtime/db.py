@@ -6,15 +6,17 @@ import json
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, MetaData, create_engine, event, insert, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Engine, Insert, MetaData, Table, create_engine, event, insert, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from gridlink.contracts import Envelope, new_envelope
 from gridlink.runtime.config import DEFAULT_PII_KEY
+from gridlink.runtime.handoff import Committed, OutboxHandoff
 from gridlink.runtime.personal import seal_payload
 
 log = logging.getLogger(__name__)
@@ -49,6 +51,25 @@ def as_utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
+def upsert_insert(table: Table, dialect: str) -> Insert:
+    """The dialect's INSERT, which (unlike the generic one) can say ON CONFLICT."""
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+
+# Built once per table and executed with a params dict: SQLAlchemy then reuses the statement's cache key and
+# compiled form instead of building both again for every event, the runtime's most frequent statements.
+@cache
+def _outbox_insert(outbox: Table) -> Insert:
+    return insert(outbox)
+
+
+@cache
+def _inbox_claim(inbox: Table, dialect: str) -> Insert:
+    # A duplicate inserts nothing (rowcount 0) instead of raising: no rollback, so nothing else the unit of work
+    # did is undone, and no exception to build and catch for every redelivery.
+    return upsert_insert(inbox, dialect).on_conflict_do_nothing(index_elements=["consumer", "event_id"])
+
+
 def ping(engine: Engine) -> None:
     with engine.connect() as conn:
         conn.execute(text("SELECT 1"))
@@ -58,6 +79,8 @@ class UnitOfWork:
     """One transaction. Services subclass it to add their repositories in `_open_repositories`.
 
     `publish` writes the event into the outbox inside the same transaction; the relay sends it after commit.
+    With a `handoff`, the rows are written leased to this process's relay and handed to it once committed, so the
+    relay need not claim them (see `handoff.py`); what is rolled back is never handed off.
     When the work was caused by a consumed event, correlation and causation are carried over automatically.
     """
 
@@ -66,7 +89,7 @@ class UnitOfWork:
         session_factory: sessionmaker,
         metadata: MetaData,
         source: str,
-        on_commit: Callable[[], None],
+        handoff: OutboxHandoff | None = None,
         pii_key: str = DEFAULT_PII_KEY,
     ):
         self._session_factory = session_factory
@@ -75,19 +98,19 @@ class UnitOfWork:
         self._inbox = metadata.tables["processed_events"]
         self._timers = metadata.tables["timers"]
         self.source = source
-        self._on_commit = on_commit
+        self._handoff = handoff
         self.cause: Envelope | None = None
         self.session: Session
-        self.published: list[Envelope] = []
+        self._uncommitted: list[Committed] = []
 
     def __enter__(self) -> UnitOfWork:
         self.session = self._session_factory()
-        self.published = []
+        self._uncommitted = []
         self._open_repositories(self.session)
         return self
 
     def __exit__(self, *exc_info) -> None:
-        self.session.rollback()
+        self.rollback()
         self.session.close()
 
     def _open_repositories(self, session: Session) -> None:
@@ -95,11 +118,13 @@ class UnitOfWork:
 
     def commit(self) -> None:
         self.session.commit()
-        if self.published:
-            self._on_commit()
+        if self._uncommitted and self._handoff is not None:
+            self._handoff.put(self._uncommitted)
+        self._uncommitted = []
 
     def rollback(self) -> None:
         self.session.rollback()
+        self._uncommitted = []
 
     def publish(self, event_type: str, payload: dict, correlation_id: str | None = None, version: int | None = None):
         if correlation_id is None:
@@ -114,19 +139,35 @@ class UnitOfWork:
             causation_id=self.cause.event_id if self.cause else None,
             version=version,
         )
-        self.session.execute(
-            insert(self._outbox).values(
-                event_id=envelope.event_id,
-                event_type=envelope.type,
-                exchange=f"{self.source}.events",
-                correlation_id=envelope.correlation_id,
-                body=json.dumps(self._sealed(envelope), ensure_ascii=False),
-                created_at=datetime.now(UTC),
-                attempts=0,
-                unroutable=False,
+        now = datetime.now(UTC)
+        row = {
+            "event_id": envelope.event_id,
+            "event_type": envelope.type,
+            "exchange": f"{self.source}.events",
+            "correlation_id": envelope.correlation_id,
+            "body": json.dumps(self._sealed(envelope), ensure_ascii=False),
+            "created_at": now,
+            "claimed_by": None,
+            "claim_expires_at": None,
+            "attempts": 0,
+            "unroutable": False,
+        }
+        if self._handoff is not None:
+            # Leased from the start, so no poll (this replica's or another's) takes it while it is handed off.
+            expires = now + self._handoff.lease
+            row.update(claimed_by=self._handoff.owner, claim_expires_at=expires, attempts=1)
+            self._uncommitted.append(
+                Committed(
+                    envelope.event_id,
+                    envelope.type,
+                    row["exchange"],
+                    envelope.correlation_id,
+                    row["body"],
+                    now,
+                    expires,
+                )
             )
-        )
-        self.published.append(envelope)
+        self.session.execute(_outbox_insert(self._outbox), row)
         return envelope
 
     def _sealed(self, envelope: Envelope) -> dict:
@@ -150,20 +191,16 @@ class UnitOfWork:
     def claim_event(self, consumer: str, envelope: Envelope) -> bool:
         """Record that `consumer` handles this event; False when it already has (a redelivery or a replay)."""
         self.cause = envelope
-        try:
-            self.session.execute(
-                insert(self._inbox).values(
-                    consumer=consumer,
-                    event_id=envelope.event_id,
-                    event_type=envelope.type,
-                    processed_at=datetime.now(UTC),
-                )
-            )
-            self.session.flush()
-        except IntegrityError:
-            self.session.rollback()
-            return False
-        return True
+        claimed = self.session.execute(
+            _inbox_claim(self._inbox, self.session.bind.dialect.name),
+            {
+                "consumer": consumer,
+                "event_id": envelope.event_id,
+                "event_type": envelope.type,
+                "processed_at": datetime.now(UTC),
+            },
+        )
+        return claimed.rowcount == 1
 
 
 class Database:
@@ -175,7 +212,7 @@ class Database:
         metadata: MetaData,
         source: str,
         uow_class: type[UnitOfWork] = UnitOfWork,
-        on_commit: Callable[[], None] = lambda: None,
+        handoff: OutboxHandoff | None = None,
         pii_key: str = DEFAULT_PII_KEY,
         pool_size: int = 5,
     ):
@@ -185,10 +222,10 @@ class Database:
         self.source = source
         self.uow_class = uow_class
         self.session_factory = sessionmaker(self.engine, expire_on_commit=False)
-        self.on_commit = on_commit
+        self.handoff = handoff
 
     def uow(self) -> UnitOfWork:
-        return self.uow_class(self.session_factory, self.metadata, self.source, lambda: self.on_commit(), self.pii_key)
+        return self.uow_class(self.session_factory, self.metadata, self.source, self.handoff, self.pii_key)
 
     def handle(self, consumer: str, envelope: Envelope, handler: Callable[[UnitOfWork, Envelope], None]) -> bool:
         """Run `handler` for a consumed event exactly once per consumer: the inbox row commits with its effect.

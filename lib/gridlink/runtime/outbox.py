@@ -1,4 +1,10 @@
-"""The outbox relay: claims pending rows, publishes them with confirms, and marks them sent.
+"""The outbox relay: publishes pending rows with confirms, and marks them sent.
+
+Rows its own process committed are handed to it in process, already leased (`handoff.py`): they are published
+without a claim, and marked in one transaction. The periodic poll (`relay_once`) serves the rest: rows whose
+process died before publishing them, and rows written without a hand-off. It claims them with a lease
+(`claimed_by`, `claim_expires_at`) under `FOR UPDATE SKIP LOCKED`; both kinds are published outside any
+transaction, as one batch whose confirms are awaited together.
 
 Rows are claimed with a lease (`claimed_by`, `claim_expires_at`) under `FOR UPDATE SKIP LOCKED`, then published
 outside any transaction, as one batch whose confirms are awaited together. Two replicas never publish the same
@@ -13,12 +19,13 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Table, func, or_, select, update
+from sqlalchemy import Table, bindparam, func, or_, select, update
 from sqlalchemy.orm import sessionmaker
 
 from gridlink.runtime import metrics
 from gridlink.runtime.bus import Bus
 from gridlink.runtime.confirms import SENT, UNROUTABLE, Outgoing
+from gridlink.runtime.handoff import OutboxHandoff
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +45,7 @@ class OutboxRelay:
         owner: str,
         batch: int = 200,
         lease: timedelta = timedelta(seconds=30),
+        handoff: OutboxHandoff | None = None,
     ):
         self.session_factory = session_factory
         self.outbox = outbox
@@ -45,73 +53,106 @@ class OutboxRelay:
         self.owner = owner
         self.batch = batch
         self.lease = lease
+        self.handoff = handoff
+        t = outbox
+        # Built once: these run for every batch, and SQLAlchemy then reuses their cache keys and compiled forms.
+        due = (
+            select(t.c.id)
+            .where(t.c.published_at.is_(None))
+            .where(or_(t.c.claim_expires_at.is_(None), t.c.claim_expires_at < bindparam("now")))
+            .order_by(t.c.id)
+            .limit(bindparam("batch"))
+            .with_for_update(skip_locked=True)
+        )
+        self._claim_rows = (
+            update(t)
+            .where(t.c.id.in_(due))
+            .values(claimed_by=bindparam("owner"), claim_expires_at=bindparam("expires"), attempts=t.c.attempts + 1)
+            .returning(t.c.id, t.c.event_id, t.c.event_type, t.c.exchange, t.c.correlation_id, t.c.body, t.c.created_at)
+        )
+        # By event_id, which is unique (indexed), so handed-off rows need not know their id.
+        handled = t.c.event_id.in_(bindparam("event_ids", expanding=True))
+        self._mark_rows = (
+            update(t)
+            .where(handled)
+            .values(
+                published_at=bindparam("now"),
+                unroutable=bindparam("unroutable"),
+                claimed_by=None,
+                claim_expires_at=None,
+            )
+        )
+        self._release_rows = (
+            update(t).where(handled).values(claim_expires_at=bindparam("retry_at"), last_error=bindparam("error"))
+        )
 
     def _claim(self) -> list:
         """Lease up to `batch` due rows and read them back, in one statement and one transaction."""
         now = datetime.now(UTC)
-        t = self.outbox
-        due = (
-            select(t.c.id)
-            .where(t.c.published_at.is_(None))
-            .where(or_(t.c.claim_expires_at.is_(None), t.c.claim_expires_at < now))
-            .order_by(t.c.id)
-            .limit(self.batch)
-            .with_for_update(skip_locked=True)
-        )
         with self.session_factory() as session, session.begin():
             rows = session.execute(
-                update(t)
-                .where(t.c.id.in_(due))
-                .values(claimed_by=self.owner, claim_expires_at=now + self.lease, attempts=t.c.attempts + 1)
-                .returning(
-                    t.c.id, t.c.event_id, t.c.event_type, t.c.exchange, t.c.correlation_id, t.c.body, t.c.created_at
-                )
+                self._claim_rows, {"now": now, "batch": self.batch, "owner": self.owner, "expires": now + self.lease}
             ).all()
         return sorted(rows, key=lambda row: row.id)
 
-    def _mark(self, ids: list[int], unroutable: bool = False) -> None:
-        if not ids:
+    def _mark(self, sent: list[str], unroutable: list[str]) -> None:
+        """Mark the sent and the unroutable rows of a batch, in one transaction."""
+        if not sent and not unroutable:
             return
+        now = datetime.now(UTC)
         with self.session_factory() as session, session.begin():
-            session.execute(
-                update(self.outbox)
-                .where(self.outbox.c.id.in_(ids))
-                .values(published_at=datetime.now(UTC), unroutable=unroutable, claimed_by=None, claim_expires_at=None)
-            )
+            for event_ids, is_unroutable in ((sent, False), (unroutable, True)):
+                if event_ids:
+                    session.execute(self._mark_rows, {"event_ids": event_ids, "now": now, "unroutable": is_unroutable})
 
-    def _release(self, row_id: int, error: str) -> None:
-        self._release_many([row_id], error)
-
-    def _release_many(self, ids: list[int], error: str) -> None:
+    def _release_many(self, event_ids: list[str], error: str) -> None:
         """Give failed rows back soon rather than at lease expiry, with the error kept for the operator."""
-        if not ids:
+        if not event_ids:
             return
         with self.session_factory() as session, session.begin():
             session.execute(
-                update(self.outbox)
-                .where(self.outbox.c.id.in_(ids))
-                .values(claim_expires_at=datetime.now(UTC) + timedelta(seconds=2), last_error=error[:2000])
+                self._release_rows,
+                {
+                    "event_ids": event_ids,
+                    "retry_at": datetime.now(UTC) + timedelta(seconds=2),
+                    "error": error[:2000],
+                },
             )
+
+    def relay_handed_off(self) -> int:
+        """Publish up to `batch` rows handed off by this process's committed units of work, with no claim.
+
+        Returns how many were handled (sent, or marked unroutable). A row with too little of its lease left is
+        skipped: the poll (this replica's or another's) claims it once the lease has expired.
+        """
+        if self.handoff is None:
+            return 0
+        now = datetime.now(UTC)
+        rows = [row for row in self.handoff.take(self.batch) if self.handoff.usable(row, now)]
+        return self._publish(rows)
 
     def relay_once(self) -> int:
-        """Publish one batch; returns how many rows were handled (sent, or marked unroutable).
+        """Claim one batch of due rows and publish it; returns how many rows were handled (sent, or unroutable)."""
+        return self._publish(self._claim())
+
+    def _publish(self, rows: list) -> int:
+        """Publish `rows` (anything with the outbox columns as attributes) and record each one's outcome.
 
         The whole batch is published, then its confirms awaited together (`Bus.publish_batch`); each row's own
         outcome decides whether it is marked sent, marked unroutable, or released for the next pass.
         """
-        rows = self._claim()
         if not rows:
             return 0
         outcomes, error = self.bus.publish_batch(
             [Outgoing(r.exchange, r.event_type, r.body.encode("utf-8"), r.event_id, r.correlation_id) for r in rows]
         )
-        sent: list[int] = []
-        unroutable: list[int] = []
-        failed: list[int] = []
+        sent: list[str] = []
+        unroutable: list[str] = []
+        failed: list[str] = []
         now = datetime.now(UTC)
         for row, outcome in zip(rows, outcomes, strict=True):
             if outcome == SENT:
-                sent.append(row.id)
+                sent.append(row.event_id)
                 metrics.OUTBOX_PUBLISHED.labels(row.event_type).inc()
                 created = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=UTC)
                 metrics.OUTBOX_LAG.observe(max(0.0, (now - created).total_seconds()))
@@ -122,9 +163,9 @@ class OutboxRelay:
                     extra={"fields": {"event_type": row.event_type, "event_id": row.event_id}},
                 )
                 metrics.OUTBOX_UNROUTABLE.labels(row.event_type).inc()
-                unroutable.append(row.id)
+                unroutable.append(row.event_id)
             else:
-                failed.append(row.id)
+                failed.append(row.event_id)
         if failed:
             reason = error or "the broker refused the message (nack)"
             log.warning(
@@ -132,8 +173,7 @@ class OutboxRelay:
                 extra={"fields": {"events": len(failed), "error": reason}},
             )
             metrics.OUTBOX_PUBLISH_FAILURES.inc(len(failed))
-        self._mark(sent)
-        self._mark(unroutable, unroutable=True)
+        self._mark(sent, unroutable)
         self._release_many(failed, error or "nacked by the broker")
         return len(sent) + len(unroutable)
 

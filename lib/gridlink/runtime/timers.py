@@ -12,12 +12,14 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Table, and_, delete, insert, or_, select, update
+from sqlalchemy import Table, bindparam, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from gridlink.runtime import metrics
+from gridlink.runtime.db import as_utc, upsert_insert
 
 log = logging.getLogger(__name__)
 
@@ -44,24 +46,72 @@ def schedule(
     payload: dict[str, Any],
     correlation_id: str | None = None,
 ) -> None:
-    """Set (or move) the timer `kind`/`key`. Moving a fired timer re-arms it."""
-    values = {
-        "due_at": due_at,
-        "payload": json.dumps(payload, ensure_ascii=False, default=str),
-        "correlation_id": correlation_id,
-        "fired_at": None,
-        "claimed_by": None,
-        "claim_expires_at": None,
-        "attempts": 0,
-        "last_error": None,
-    }
-    updated = session.execute(update(table).where(table.c.kind == kind, table.c.key == key).values(**values))
-    if updated.rowcount == 0:
-        session.execute(insert(table).values(kind=kind, key=key, **values))
+    """Set (or move) the timer `kind`/`key`, in one statement. Moving a fired timer re-arms it."""
+    session.execute(
+        _statements(table, session.bind.dialect.name).schedule,
+        {
+            "kind": kind,
+            "key": key,
+            "due_at": due_at,
+            "payload": json.dumps(payload, ensure_ascii=False, default=str),
+            "correlation_id": correlation_id,
+            "fired_at": None,
+            "claimed_by": None,
+            "claim_expires_at": None,
+            "attempts": 0,
+            "last_error": None,
+        },
+    )
 
 
 def cancel(session: Session, table: Table, kind: str, key: str) -> None:
-    session.execute(delete(table).where(table.c.kind == kind, table.c.key == key, table.c.fired_at.is_(None)))
+    session.execute(_statements(table, session.bind.dialect.name).cancel, {"kind": kind, "key": key})
+
+
+class _Statements:
+    """The timer statements of one table, built once and executed with params dicts, so that SQLAlchemy reuses
+    their cache keys and compiled forms (they run for most events a service consumes, and on every scan)."""
+
+    def __init__(self, t: Table, dialect: str):
+        # ON CONFLICT on the (kind, key) unique constraint: one statement where an UPDATE then an INSERT were two.
+        upsert = upsert_insert(t, dialect)
+        rearmed = [c.name for c in t.columns if c.name not in ("id", "kind", "key")]
+        self.schedule = upsert.on_conflict_do_update(
+            index_elements=["kind", "key"], set_={c: upsert.excluded[c] for c in rearmed}
+        )
+        self.cancel = delete(t).where(
+            t.c.kind == bindparam("kind"), t.c.key == bindparam("key"), t.c.fired_at.is_(None)
+        )
+        due = (
+            select(t.c.id)
+            .where(
+                t.c.fired_at.is_(None), t.c.due_at <= bindparam("now"), t.c.kind.in_(bindparam("kinds", expanding=True))
+            )
+            .where(or_(t.c.claim_expires_at.is_(None), t.c.claim_expires_at < bindparam("now")))
+            .order_by(t.c.due_at)
+            .limit(bindparam("batch"))
+            .with_for_update(skip_locked=True)
+        )
+        self.claim = (
+            update(t)
+            .where(t.c.id.in_(due))
+            .values(claimed_by=bindparam("owner"), claim_expires_at=bindparam("expires"), attempts=t.c.attempts + 1)
+            .returning(t.c.id, t.c.due_at)
+        )
+        # Marked fired in the handler's own transaction (the effect and the mark commit together), and only while
+        # this replica still holds the claim: a timer re-armed or cancelled since then matches nothing. The UPDATE
+        # locks the row as the SELECT ... FOR UPDATE it replaces did.
+        self.fire = (
+            update(t)
+            .where(t.c.id == bindparam("timer_id"), t.c.fired_at.is_(None), t.c.claimed_by == bindparam("owner"))
+            .values(fired_at=bindparam("now"), claimed_by=None)
+            .returning(t.c.kind, t.c.key, t.c.due_at, t.c.payload, t.c.correlation_id, t.c.attempts)
+        )
+
+
+@cache
+def _statements(table: Table, dialect: str) -> _Statements:
+    return _Statements(table, dialect)
 
 
 TimerHandler = Callable[[Any, Timer], None]
@@ -75,26 +125,22 @@ class TimerScanner:
         self.owner = owner
         self.batch = batch
         self.lease = timedelta(seconds=60)
+        self._statements = _statements(self.table, database.engine.dialect.name)
 
     def _claim(self, now: datetime) -> list[int]:
-        t = self.table
+        """Lease up to `batch` due timers in one statement; their ids, the earliest due first."""
         with self.database.session_factory() as session, session.begin():
-            due = (
-                select(t.c.id)
-                .where(t.c.fired_at.is_(None), t.c.due_at <= now, t.c.kind.in_(list(self.handlers)))
-                .where(or_(t.c.claim_expires_at.is_(None), t.c.claim_expires_at < now))
-                .order_by(t.c.due_at)
-                .limit(self.batch)
-                .with_for_update(skip_locked=True)
-            )
-            ids = list(session.scalars(due))
-            if ids:
-                session.execute(
-                    update(t)
-                    .where(t.c.id.in_(ids))
-                    .values(claimed_by=self.owner, claim_expires_at=now + self.lease, attempts=t.c.attempts + 1)
-                )
-        return ids
+            rows = session.execute(
+                self._statements.claim,
+                {
+                    "now": now,
+                    "kinds": list(self.handlers),
+                    "batch": self.batch,
+                    "owner": self.owner,
+                    "expires": now + self.lease,
+                },
+            ).all()
+        return [row.id for row in sorted(rows, key=lambda row: (as_utc(row.due_at), row.id))]
 
     def fire_due(self, now: datetime | None = None) -> int:
         """Fire every due timer this replica can claim; returns how many fired."""
@@ -106,31 +152,22 @@ class TimerScanner:
         return fired
 
     def _fire(self, timer_id: int, now: datetime) -> bool:
-        t = self.table
         try:
             with self.database.uow() as uow:
-                row = (
-                    uow.session.execute(
-                        select(t)
-                        .where(and_(t.c.id == timer_id, t.c.fired_at.is_(None), t.c.claimed_by == self.owner))
-                        .with_for_update()
-                    )
-                    .mappings()
-                    .first()
-                )
+                row = uow.session.execute(
+                    self._statements.fire, {"timer_id": timer_id, "owner": self.owner, "now": now}
+                ).first()
                 if row is None:
                     return False  # re-armed or cancelled since the claim
                 timer = Timer(
-                    id=row["id"],
-                    kind=row["kind"],
-                    key=row["key"],
-                    due_at=row["due_at"] if row["due_at"].tzinfo else row["due_at"].replace(tzinfo=UTC),
-                    payload=json.loads(row["payload"]),
-                    correlation_id=row["correlation_id"],
-                    attempts=row["attempts"],
+                    id=timer_id,
+                    kind=row.kind,
+                    key=row.key,
+                    due_at=as_utc(row.due_at),
+                    payload=json.loads(row.payload),
+                    correlation_id=row.correlation_id,
+                    attempts=row.attempts,
                 )
-                # Marked fired in the handler's own transaction: the effect and the mark commit together.
-                uow.session.execute(update(t).where(t.c.id == timer_id).values(fired_at=now, claimed_by=None))
                 self.handlers[timer.kind](uow, timer)
             metrics.TIMERS_FIRED.labels(timer.kind).inc()
             return True
