@@ -43,7 +43,7 @@ def record_event(uow: ConsoleUnitOfWork, event: Envelope, now: datetime | None =
         existing = uow.cases.get_for_update(key)
         case = project(key, uow.events.for_correlation(key))
     if existing is not None:
-        uow.cases.update(case)
+        uow.cases.update(case, existing)
     # Once a case's grid is known, all its events carry it: only this event, or all of them when the grid was
     # unknown until now, may lack it.
     if case.grid_code and (grid_code is None or (existing is not None and existing.grid_code is None)):
