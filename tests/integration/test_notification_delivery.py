@@ -174,6 +174,38 @@ def test_a_pass_overtaken_while_its_provider_answers_is_not_recorded_twice(world
     assert [p["channel"] for t, p in world.outbox() if t == "message_sent"] == ["inbox", "sms"]
 
 
+def test_a_process_dying_while_its_providers_answer_leaves_a_timer_that_sends_them_later(world, monkeypatch):
+    event = case_assigned()
+    world.consume(event)
+    provider = world.notifier.providers.for_channel("sms")[0]
+    answer = provider.send
+
+    def dies(out):
+        monkeypatch.setattr(provider, "send", answer)
+        raise RuntimeError("the process died")
+
+    monkeypatch.setattr(provider, "send", dies)
+    world.at(NOON)  # the pass for all four channels dies at its first provider call
+    assert {m.channel: m.status for m in world.messages(event.correlation_id)} == {
+        "inbox": "delivered",
+        "sms": "pending",
+        "wecom": "pending",
+        "email": "pending",
+        "file": "pending",
+    }
+    world.at(NOON + handlers.SEND_LEASE - timedelta(seconds=1))
+    assert world.double.requests == []
+    world.at(NOON + handlers.SEND_LEASE)
+    assert {m.channel: m.status for m in world.messages(event.correlation_id)} == {
+        "inbox": "delivered",
+        "sms": "sent",
+        "wecom": "delivered",
+        "email": "pending",  # no SMTP server listens: retried on a timer of its own
+        "file": "delivered",
+    }
+    assert len(world.double.calls("/aliyun")) == 1 and len(world.double.calls("/wecom")) == 1
+
+
 def test_sms_fails_over_to_the_second_provider_and_every_attempt_is_recorded(world):
     world.double.fail["/aliyun"] = -1
     event = case_assigned()

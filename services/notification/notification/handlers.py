@@ -28,6 +28,7 @@ from notification.domain.policy import Decision, Preferences, admit, dedup_key, 
 from notification.domain.rules import Rule
 
 DELIVERY = "notification_delivery"
+DELIVERY_TOGETHER = "notification_delivery_together"
 DIGEST = "notification_digest"
 REMINDER = "notification_reminder"
 CONTACT_EVENTS = ("reporter_contact_registered", "party_contact_registered")
@@ -54,6 +55,7 @@ class Notifier:
         """The durable timer handlers, for `Storage(timers=...)`."""
         return {
             DELIVERY: lambda uow, timer: deliver(uow, timer.key, self),
+            DELIVERY_TOGETHER: lambda uow, timer: deliver_together(uow, timer.key, timer.payload["messages"], self),
             DIGEST: lambda uow, timer: send_digest(uow, timer.key, self),
             REMINDER: lambda uow, timer: remind(uow, timer.payload, self),
         }
@@ -169,10 +171,13 @@ def _compose(
                 attempts += _deliver_locally(notifier, message, directory, now)
         uow.messages.add_all(composed)
         uow.messages.record_attempts(attempts)
+        # The ones to send now share one timer: one delivery pass, two transactions, for all their channels.
+        together = [m.message_id for m in composed if m.status == "pending" and m.status_reason is None]
+        if len(together) > 1:
+            uow.schedule(DELIVERY_TOGETHER, together[0], now, {"messages": together}, correlation_id)
         for message in composed:
-            _publish(uow, message)
-            if message.status == "pending":
-                uow.schedule(DELIVERY, message.message_id, message.due_at, {}, message.correlation_id)
+            if len(together) < 2 or message.message_id not in together:
+                _settle(uow, message)
 
 
 def _no_address(recipient: str, now: datetime, notifier: Notifier) -> Decision:
@@ -230,39 +235,64 @@ def _directory(ref: NotificationReference, recipient: str, stored: tuple[Contact
 
 
 def deliver(uow: NotificationUnitOfWork, message_id: str, notifier: Notifier) -> None:
-    """The delivery timer: one pass over the channel's providers, then sent, a retry, or failed.
+    """The delivery timer of one message (held, retried, or a digest)."""
+    _delivery_pass(uow, notifier, DELIVERY, message_id, [message_id])
 
-    No transaction is open while a provider is called: the pass first re-arms this timer one lease ahead and
-    commits, so a process that dies mid-call leaves a timer that tries again (providers get our message id as
-    their idempotency key), and no database lock waits on a slow provider. The outcome is saved only if no other
-    pass touched the message meanwhile (one whose lease ran out), so a pass is never recorded twice.
+
+def deliver_together(uow: NotificationUnitOfWork, key: str, message_ids: list[str], notifier: Notifier) -> None:
+    """The delivery timer of the messages one event composed for one person: a pass for all its channels at once."""
+    _delivery_pass(uow, notifier, DELIVERY_TOGETHER, key, message_ids)
+
+
+def _delivery_pass(
+    uow: NotificationUnitOfWork, notifier: Notifier, kind: str, key: str, message_ids: list[str]
+) -> None:
+    """One pass over each message's providers, then sent, a retry (on a timer of its own), or failed.
+
+    No transaction is open while a provider is called: the pass first re-arms its timer one lease ahead, naming
+    the messages it sends, and commits, so a process that dies mid-call leaves a timer that tries again (providers
+    get our message id as their idempotency key), and no database lock waits on a slow provider. A message's
+    outcome is saved only if no other pass touched it meanwhile (one whose lease ran out), so no pass is recorded
+    twice; the timer is left to that other pass then. A pending message always has exactly one live timer: its own,
+    or the one pass's that names it.
     """
     now = notifier.clock()
-    found = uow.messages.lock_with_directory(message_id)
-    if found is None or found[0].status != "pending":
-        uow.commit()
-        return
-    message, stored = found
-    attempts_read = message.attempts
-    outgoing = _prepare(notifier, message, _directory(notifier.ref, message.recipient_id, stored), now)
-    if outgoing is None:
-        uow.messages.save(message)
-        _publish(uow, message)
-        if message.status == "pending":  # held: its timer moves with it
-            uow.schedule(DELIVERY, message_id, message.due_at, {}, message.correlation_id)
-        uow.commit()
-        return
-    uow.schedule(DELIVERY, message_id, now + SEND_LEASE, {}, message.correlation_id)
-    uow.commit()
-    attempts = _record(notifier, message, _send(notifier, outgoing), now)
-    if uow.messages.save_if_unchanged(message, attempts_read):
-        uow.messages.record_attempts(attempts)
-        _publish(uow, message)
-        if message.status == "pending":
-            uow.schedule(DELIVERY, message_id, message.due_at, {}, message.correlation_id)
+    sending = []
+    for message, stored in uow.messages.lock_with_directory(message_ids):
+        if message.status != "pending":
+            continue
+        outgoing = _prepare(notifier, message, _directory(notifier.ref, message.recipient_id, stored), now)
+        if outgoing is None:  # held (on its own timer from now on) or final
+            uow.messages.save(message)
+            _settle(uow, message)
         else:
-            uow.cancel_timer(DELIVERY, message_id)
+            sending.append((message, message.attempts, outgoing))
+    if sending:
+        lease = {} if kind == DELIVERY else {"messages": [m.message_id for m, _, _ in sending]}
+        uow.schedule(kind, key, now + SEND_LEASE, lease, sending[0][0].correlation_id)
     uow.commit()
+    if not sending:
+        return
+    outcomes = [(message, read, _send(notifier, outgoing)) for message, read, outgoing in sending]
+    saved, attempts = [], []
+    for message, attempts_read, results in outcomes:
+        tried = _record(notifier, message, results, now)
+        if uow.messages.save_if_unchanged(message, attempts_read):
+            saved.append(message)
+            attempts += tried
+    uow.messages.record_attempts(attempts)
+    if len(saved) == len(outcomes):
+        uow.cancel_timer(kind, key)  # before a retry re-arms it, when the pass's timer is the message's own
+    for message in saved:
+        _settle(uow, message)
+    uow.commit()
+
+
+def _settle(uow: NotificationUnitOfWork, message: Message) -> None:
+    """The message's events out, and its own timer set while it is still pending."""
+    _publish(uow, message)
+    if message.status == "pending":
+        uow.schedule(DELIVERY, message.message_id, message.due_at, {}, message.correlation_id)
 
 
 def _deliver_locally(notifier: Notifier, message: Message, directory: Directory, now: datetime) -> list[Attempt]:

@@ -39,11 +39,13 @@ _SAVE = (
 # Recording a delivery pass: only if no other pass got there since ours read the message (a lease that ran out).
 _SAVE_IF_UNCHANGED = _SAVE.where(messages.c.status == "pending", messages.c.attempts == bindparam("_attempts"))
 _GET = select(messages).where(messages.c.message_id == bindparam("message_id"))
-# The message, locked, with its recipient's stored directory entry, in one round trip.
+# Messages, locked (in one order, so that two passes never wait on each other in a cycle), with their recipients'
+# stored directory entries, in one round trip.
 _LOCK_WITH_DIRECTORY = (
     select(messages, *(recipients.c[f].label(f"directory_{f}") for f in ("recipient_id", *_DIRECTORY_FIELDS)))
     .select_from(messages.outerjoin(recipients, recipients.c.recipient_id == messages.c.recipient_id))
-    .where(messages.c.message_id == bindparam("message_id"))
+    .where(messages.c.message_id.in_(bindparam("message_ids", expanding=True)))
+    .order_by(messages.c.message_id)
     .with_for_update(of=messages)
 )
 _EXISTING_CHANNELS = select(messages.c.channel).where(
@@ -90,15 +92,17 @@ class MessageRepository:
         row = self.session.execute(_GET, {"message_id": message_id}).mappings().first()
         return _load(row) if row else None
 
-    def lock_with_directory(self, message_id: str) -> tuple[Message, tuple[Contact, dict | None] | None] | None:
-        """The message locked for update, with what `RecipientRepository.get` says of its recipient; None if none."""
-        row = self.session.execute(_LOCK_WITH_DIRECTORY, {"message_id": message_id}).mappings().first()
-        if row is None:
-            return None
-        message = _load({f: row[f] for f in _FIELDS})
-        if row["directory_recipient_id"] is None:
-            return message, None
-        return message, _directory_entry(message.recipient_id, {f: row[f"directory_{f}"] for f in _DIRECTORY_FIELDS})
+    def lock_with_directory(self, message_ids: list[str]) -> list[tuple[Message, tuple[Contact, dict | None] | None]]:
+        """The messages that exist, locked for update, in the order asked, each with what `RecipientRepository.get`
+        says of its recipient."""
+        found = {}
+        for row in self.session.execute(_LOCK_WITH_DIRECTORY, {"message_ids": message_ids}).mappings():
+            message = _load({f: row[f] for f in _FIELDS})
+            stored = None
+            if row["directory_recipient_id"] is not None:
+                stored = _directory_entry(message.recipient_id, {f: row[f"directory_{f}"] for f in _DIRECTORY_FIELDS})
+            found[message.message_id] = (message, stored)
+        return [found[m] for m in message_ids if m in found]
 
     def existing_channels(self, trigger_event_id: str, recipient_id: str, template_code: str) -> set[str]:
         """The channels that already have this event's message for this person and template."""
