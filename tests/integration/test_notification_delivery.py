@@ -21,6 +21,7 @@ from notification.adapters.providers import build_providers
 from notification.adapters.reference import load_reference
 from notification.adapters.repository import NotificationUnitOfWork
 from notification.config import parse_channel_config
+from notification.domain.model import Contact
 from tests.integration.test_notification_providers import ProviderDouble, channel_env, free_port
 
 REF = load_reference(DEFAULT_DATA_DIR)
@@ -460,3 +461,20 @@ def test_a_volunteer_gets_the_order_now_and_a_reminder_before_the_acceptance_dea
     reminders = [m for m in world.messages("order-1") if m.template_code == "order_accept_reminder"]
     assert {m.channel: m.status for m in reminders} == {"inbox": "delivered", "push": "sent", "file": "delivered"}
     assert [p["audience"]["registration_id"] for p in world.double.json_of("/push")] == [["device-1"]] * 2
+
+
+def test_a_contact_registered_in_parts_keeps_every_address_it_was_given(world):
+    handlers.set_contact(world.database.uow(), "V0002", {"push_token": "device-1", "email": "v2@example.cn"})
+    handlers.set_contact(world.database.uow(), "V0002", {"push_token": "device-2"})
+    with world.database.uow() as uow:
+        uow.recipients.merge_contact(Contact("V0002", phone="13800000000", email=""))  # empty keeps what is stored
+        uow.recipients.save_preferences("V0002", {"opt_out": []})
+        uow.commit()
+        contact, preferences = uow.recipients.get("V0002")
+    assert (contact.push_token, contact.email, contact.phone) == ("device-2", "v2@example.cn", "13800000000")
+    assert preferences == {"opt_out": []}
+    handlers.set_contact(world.database.uow(), "V0002", {"email": "new@example.cn"})
+    with world.database.uow() as uow:
+        contact, preferences = uow.recipients.get("V0002")
+    assert (contact.push_token, contact.email, contact.phone) == ("device-2", "new@example.cn", "13800000000")
+    assert preferences == {"opt_out": []}

@@ -206,9 +206,7 @@ def _admit(
 
 def _register_contact(uow: NotificationUnitOfWork, payload: dict[str, Any], now: datetime) -> None:
     recipient = payload["recipient_id"]
-    new = Contact(recipient, **{f: payload.get(f) for f in CONTACT_FIELDS})
-    stored = uow.recipients.get(recipient)
-    uow.recipients.save_contact(stored[0].updated_with(new) if stored else new)
+    uow.recipients.merge_contact(Contact(recipient, **{f: payload.get(f) for f in CONTACT_FIELDS}))
     for message in uow.messages.awaiting_address(recipient):
         message.hold(now, "address_known")
         uow.messages.save(message)
@@ -467,9 +465,7 @@ def set_contact(uow: NotificationUnitOfWork, recipient_id: str, raw: Any) -> dic
     if url and not url.startswith(("https://", "http://")):
         raise InvalidPreferences("webhook_url must be an http(s) URL")
     with uow:
-        stored = uow.recipients.get(recipient_id)
-        contact = Contact(recipient_id, **raw)
-        uow.recipients.save_contact(stored[0].updated_with(contact) if stored else contact)
+        uow.recipients.merge_contact(Contact(recipient_id, **raw))
         uow.commit()
     return {"recipient_id": recipient_id, "registered": sorted(raw)}
 

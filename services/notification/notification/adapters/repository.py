@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import Insert, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from gridlink.runtime.db import UnitOfWork, as_utc
+from gridlink.runtime.db import UnitOfWork, as_utc, upsert_insert
 from notification.adapters.orm import delivery_attempts, messages, recipients
 from notification.domain.model import CONTACT_FIELDS, Attempt, Contact, Message
 
@@ -222,20 +224,45 @@ class RecipientRepository:
         row = self.session.execute(_RECIPIENT, {"recipient_id": recipient_id}).mappings().first()
         return _directory_entry(recipient_id, row) if row else None
 
-    def save_contact(self, contact: Contact) -> None:
+    def merge_contact(self, contact: Contact) -> None:
+        """Store what `contact` knows, keeping the stored value of every field it leaves empty."""
         values = {f: getattr(contact, f) for f in CONTACT_FIELDS}
-        self._upsert(contact.recipient_id, values)
+        self._upsert(_upserts(self._dialect).contact, contact.recipient_id, values)
 
     def save_preferences(self, recipient_id: str, preferences: dict) -> None:
-        self._upsert(recipient_id, {"preferences": json.dumps(preferences, ensure_ascii=False)})
+        values = {"preferences": json.dumps(preferences, ensure_ascii=False)}
+        self._upsert(_upserts(self._dialect).preferences, recipient_id, values)
 
-    def _upsert(self, recipient_id: str, values: dict) -> None:
-        values = {**values, "updated_at": datetime.now(UTC)}
-        done = self.session.execute(
-            update(recipients).where(recipients.c.recipient_id == recipient_id).values(**values)
-        )
-        if done.rowcount == 0:
-            self.session.execute(insert(recipients).values(recipient_id=recipient_id, **values))
+    @property
+    def _dialect(self) -> str:
+        return self.session.get_bind().dialect.name
+
+    def _upsert(self, statement: Insert, recipient_id: str, values: dict) -> None:
+        self.session.execute(statement, {"recipient_id": recipient_id, **values, "updated_at": datetime.now(UTC)})
+
+
+@dataclass(frozen=True)
+class _Upserts:
+    contact: Insert
+    preferences: Insert
+
+
+@cache
+def _upserts(dialect: str) -> _Upserts:
+    """One INSERT ... ON CONFLICT each, built once per dialect, where an UPDATE, then maybe an INSERT, were two."""
+    contact = upsert_insert(recipients, dialect)
+    # `Contact.updated_with` in SQL: an empty field (None or "") keeps what is stored.
+    kept = {f: func.coalesce(func.nullif(contact.excluded[f], ""), recipients.c[f]) for f in CONTACT_FIELDS}
+    preferences = upsert_insert(recipients, dialect)
+    return _Upserts(
+        contact.on_conflict_do_update(
+            index_elements=["recipient_id"], set_={**kept, "updated_at": contact.excluded.updated_at}
+        ),
+        preferences.on_conflict_do_update(
+            index_elements=["recipient_id"],
+            set_={"preferences": preferences.excluded.preferences, "updated_at": preferences.excluded.updated_at},
+        ),
+    )
 
 
 class NotificationUnitOfWork(UnitOfWork):
