@@ -4,7 +4,9 @@ event."""
 
 from __future__ import annotations
 
+import random
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
@@ -111,3 +113,26 @@ def _blind_first_read(open_repositories):
         uow.cases.get_for_update = get_for_update
 
     return open_with_a_blind_first_read
+
+
+def test_workers_recording_the_events_of_the_same_cases_at_once_leave_each_case_as_its_refold(database):
+    """Real concurrency: each case's events are recorded by several threads at once, in a shuffled order."""
+    cids = [str(uuid.uuid4()) for _ in range(6)]
+    work = [
+        envelope
+        for cid in cids
+        for envelope in (
+            report_accepted(cid),
+            case_assigned(cid),
+            message_sent(cid, at=AT + timedelta(minutes=1)),
+            message_sent(cid, at=AT + timedelta(minutes=2)),
+            case_overdue(cid),
+        )
+    ]
+    random.Random(7).shuffle(work)
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        list(pool.map(lambda envelope: record(database, envelope), work))
+    for cid in cids:
+        case, events = stored(database, cid)
+        assert case == project(cid, events) and len(events) == 5
+        assert case.state == "assigned" and case.overdue and all(e.grid_code == GRID for e in events)
