@@ -279,8 +279,9 @@ def _delivery_pass(
             saved.append(message)
             attempts += tried
     uow.messages.record_attempts(attempts)
-    if len(saved) == len(outcomes):
-        uow.cancel_timer(kind, key)  # before a retry re-arms it, when the pass's timer is the message's own
+    retried = {m.message_id for m in saved if m.status == "pending"}
+    if len(saved) == len(outcomes) and not (kind == DELIVERY and key in retried):
+        uow.cancel_timer(kind, key)  # done with; a message's own timer that a retry moves is kept, not replaced
     for message in saved:
         _settle(uow, message)
     uow.commit()
