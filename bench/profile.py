@@ -17,7 +17,7 @@ from collections import Counter
 from pathlib import Path
 
 # Frames where a process waits rather than works: the eventlet hub's poll, and threads parked on a lock.
-IDLE_FRAMES = ("epoll.poll", "poll (selectors", "wait (eventlet/hubs", "wait (threading.py)", "select (selectors")
+IDLE_FRAMES = ("do_poll (", "epoll.poll", "poll (selectors", "wait (eventlet/hubs", "wait (threading.py)", "select (selectors")
 
 
 def py_spy() -> str | None:
