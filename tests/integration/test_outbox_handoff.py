@@ -139,3 +139,30 @@ def test_another_replicas_poll_never_publishes_a_handed_off_row(database, handof
     assert sorted(received) == sorted(ids) and len(received) == 300
     assert len(polled) > 1 and sum(polled) == 0
     assert {(r["attempts"], r["published_at"] is not None) for r in outbox_rows(database)} == {(1, True)}
+
+
+def test_marks_of_several_batches_gather_into_one_transaction(database, handoff, amqp_uri, bound_queue):
+    relay = OutboxRelay(database.session_factory, OUTBOX, Bus(amqp_uri), "replica-a", handoff=handoff, mark_delay=60)
+    recorder = Recorder(database.engine)
+    ids = write_events(database, 1) + write_events(database, 2)
+    assert relay.relay_handed_off() == 3
+    ids += write_events(database, 1)
+    assert relay.relay_handed_off() == 1
+    assert [m.properties["message_id"] for m in drain(bound_queue)] == ids
+    assert all(r["published_at"] is None for r in outbox_rows(database))  # published, not marked yet
+    assert relay.mark_due_in() > 0
+    recorder.transactions = 0
+    relay.mark()
+    assert recorder.transactions == 1 and relay.mark_due_in() is None
+    assert all(r["published_at"] is not None and r["claimed_by"] is None for r in outbox_rows(database))
+
+
+def test_unmarked_rows_are_marked_once_the_delay_has_passed(database, handoff, amqp_uri, bound_queue):
+    relay = OutboxRelay(database.session_factory, OUTBOX, Bus(amqp_uri), "replica-a", handoff=handoff, mark_delay=0.2)
+    write_events(database, 1)
+    relay.relay_handed_off()
+    relay.mark(force=False)
+    assert outbox_rows(database)[0]["published_at"] is None
+    time.sleep(0.25)
+    relay.mark(force=False)
+    assert outbox_rows(database)[0]["published_at"] is not None

@@ -16,6 +16,7 @@ idempotent.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -46,6 +47,7 @@ class OutboxRelay:
         batch: int = 200,
         lease: timedelta = timedelta(seconds=30),
         handoff: OutboxHandoff | None = None,
+        mark_delay: float = 0.0,
     ):
         self.session_factory = session_factory
         self.outbox = outbox
@@ -54,6 +56,10 @@ class OutboxRelay:
         self.batch = batch
         self.lease = lease
         self.handoff = handoff
+        # Sent rows are marked at most `mark_delay` seconds late, several batches in one transaction (see `mark`).
+        self.mark_delay = mark_delay
+        self._unmarked: dict[bool, list[str]] = {False: [], True: []}  # unroutable? -> event ids
+        self._unmarked_since: float | None = None
         t = outbox
         # Built once: these run for every batch, and SQLAlchemy then reuses their cache keys and compiled forms.
         due = (
@@ -95,15 +101,31 @@ class OutboxRelay:
             ).all()
         return sorted(rows, key=lambda row: row.id)
 
-    def _mark(self, sent: list[str], unroutable: list[str]) -> None:
-        """Mark the sent and the unroutable rows of a batch, in one transaction."""
-        if not sent and not unroutable:
+    def mark(self, force: bool = True) -> None:
+        """Mark the published rows not marked yet (sent, or unroutable), in one transaction.
+
+        Unless `force`d, only once the oldest has waited `mark_delay` or a batch's worth has gathered: at moderate
+        load each commit is published on its own, and a transaction to mark each would double the relay's cost.
+        A crash before the mark re-sends those events after their lease, which idempotent consumers absorb, as for
+        any crash between publish and mark.
+        """
+        count = len(self._unmarked[False]) + len(self._unmarked[True])
+        if not count:
             return
+        if not force and count < self.batch and time.monotonic() - self._unmarked_since < self.mark_delay:
+            return
+        unmarked, self._unmarked, self._unmarked_since = self._unmarked, {False: [], True: []}, None
         now = datetime.now(UTC)
         with self.session_factory() as session, session.begin():
-            for event_ids, is_unroutable in ((sent, False), (unroutable, True)):
+            for is_unroutable, event_ids in unmarked.items():
                 if event_ids:
                     session.execute(self._mark_rows, {"event_ids": event_ids, "now": now, "unroutable": is_unroutable})
+
+    def mark_due_in(self) -> float | None:
+        """Seconds until the unmarked rows are due to be marked; None when there are none."""
+        if self._unmarked_since is None:
+            return None
+        return max(0.0, self._unmarked_since + self.mark_delay - time.monotonic())
 
     def _release_many(self, event_ids: list[str], error: str) -> None:
         """Give failed rows back soon rather than at lease expiry, with the error kept for the operator."""
@@ -173,7 +195,12 @@ class OutboxRelay:
                 extra={"fields": {"events": len(failed), "error": reason}},
             )
             metrics.OUTBOX_PUBLISH_FAILURES.inc(len(failed))
-        self._mark(sent, unroutable)
+        if sent or unroutable:
+            if self._unmarked_since is None:
+                self._unmarked_since = time.monotonic()
+            self._unmarked[False] += sent
+            self._unmarked[True] += unroutable
+        self.mark(force=False)
         self._release_many(failed, error or "nacked by the broker")
         return len(sent) + len(unroutable)
 
