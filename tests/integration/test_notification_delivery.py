@@ -395,6 +395,25 @@ def test_a_report_receipt_waits_for_the_reporters_address_whichever_event_comes_
     assert (skipped.status, skipped.status_reason) == ("skipped", "no_address")
 
 
+def test_an_address_for_some_channels_releases_those_and_the_rest_keep_waiting_for_theirs(world):
+    report_id = str(uuid.uuid4())
+    world.consume(report_accepted(report_id))
+    world.clock.now = NOON + timedelta(minutes=2)
+    world.consume(contact(report_id, wechat_openid=None))  # a phone only: no e-mail address, no WeChat id
+    for channel in ("email", "wechat"):
+        waiting = world.one(report_id, channel)
+        assert (waiting.status, waiting.status_reason) == ("pending", "awaiting_address")
+        assert waiting.due_at == NOON + REF.policy.address_hold
+    world.at(NOON + timedelta(minutes=2))
+    assert world.one(report_id, "sms").status == "sent"
+    assert world.one(report_id, "email").status_reason == "awaiting_address"
+    world.at(NOON + REF.policy.address_hold)
+    assert [(m.status, m.status_reason) for m in (world.one(report_id, "email"), world.one(report_id, "wechat"))] == [
+        ("skipped", "no_address"),
+        ("skipped", "no_address"),
+    ]
+
+
 def test_an_opted_out_category_is_skipped_with_its_reason_but_urgent_cases_still_arrive(world):
     handlers.set_preferences(world.database.uow(), "S0100", {"opt_out": ["case_work"]}, REF)
     normal, urgent = case_assigned("HB-OPT-1"), case_assigned("HB-OPT-2", urgency="critical")

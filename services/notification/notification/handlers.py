@@ -68,7 +68,7 @@ def on_event(uow: NotificationUnitOfWork, event: Envelope, notifier: Notifier) -
     """Turn one consumed event into messages, per the rules; the caller's inbox row makes this happen once."""
     now = notifier.clock()
     if event.type in CONTACT_EVENTS:
-        _register_contact(uow, event.payload, now)
+        _register_contact(uow, notifier, event.payload, now)
     for rule in notifier.ref.rules.for_event(event.source, event.type):
         if not rule.applies_to(event.payload):
             continue
@@ -204,13 +204,20 @@ def _admit(
         metrics.MESSAGES_HELD.labels(message.channel, decision.reason.split(" ")[0]).inc()
 
 
-def _register_contact(uow: NotificationUnitOfWork, payload: dict[str, Any], now: datetime) -> None:
+def _register_contact(uow: NotificationUnitOfWork, notifier: Notifier, payload: dict[str, Any], now: datetime) -> None:
+    """Store the address; the messages waiting for one go now, those whose channel still has none wait on."""
     recipient = payload["recipient_id"]
     uow.recipients.merge_contact(Contact(recipient, **{f: payload.get(f) for f in CONTACT_FIELDS}))
-    for message in uow.messages.awaiting_address(recipient):
-        message.hold(now, "address_known")
+    waiting = uow.messages.awaiting_address(recipient)
+    directory = _directory(notifier.ref, recipient, uow.recipients.get(recipient)) if waiting else None
+    for message in waiting:
+        if directory[0].address_for(message.channel) is None:
+            # Decided here as the delivery pass would decide it now (held, or skipped), without the pass.
+            _prepare(notifier, message, directory, now)
+        else:
+            message.hold(now, "address_known")
         uow.messages.save(message)
-        uow.schedule(DELIVERY, message.message_id, now, {}, message.correlation_id)
+        _settle(uow, message)
 
 
 Directory = tuple[Contact, Preferences]
