@@ -120,31 +120,16 @@ def _compose(
     """
     ref, policy = notifier.ref, notifier.ref.policy
     priority = rule.priority_of(payload)
-    # A channel named twice is one message (the unique constraint), as is a channel switched off in this deployment.
+    # Each channel once (one message per event, person, template and channel), if switched on in this deployment.
     channels = [c for c in dict.fromkeys(rule.channels) if c in notifier.providers.channels]
+    scope_code = payload.get("grid_code") or payload.get("unit_code")
     for recipient in rule.recipients_of(payload):
         existing = uow.messages.existing_channels(trigger_event_id, recipient, rule.template)
-        composed = []
-        for channel in channels:
-            if channel in existing:
-                continue
-            rendered = ref.templates.render(rule.template, channel, payload)
-            composed.append(
-                Message.compose(
-                    recipient_id=recipient,
-                    channel=channel,
-                    template_code=rule.template,
-                    body=rendered.body,
-                    title=rendered.title,
-                    trigger_event_id=trigger_event_id,
-                    correlation_id=correlation_id,
-                    now=now,
-                    category=rule.category,
-                    priority=priority,
-                    scope_code=payload.get("grid_code") or payload.get("unit_code"),
-                    dedup_key=dedup_key(recipient, channel, rendered.body),
-                )
-            )
+        composed = [
+            _render(ref, rule, channel, recipient, payload, trigger_event_id, correlation_id, priority, scope_code, now)
+            for channel in channels
+            if channel not in existing
+        ]
         if not composed:
             continue
         directory = _directory(ref, recipient, uow.recipients.get(recipient))
@@ -169,15 +154,51 @@ def _compose(
             _admit(uow, notifier, message, decision, now)
             if message.status == "pending" and message.channel == "inbox":
                 attempts += _deliver_locally(notifier, message, directory, now)
-        uow.messages.add_all(composed)
-        uow.messages.record_attempts(attempts)
-        # The ones to send now share one timer: one delivery pass, two transactions, for all their channels.
-        together = [m.message_id for m in composed if m.status == "pending" and m.status_reason is None]
-        if len(together) > 1:
-            uow.schedule(DELIVERY_TOGETHER, together[0], now, {"messages": together}, correlation_id)
-        for message in composed:
-            if len(together) < 2 or message.message_id not in together:
-                _settle(uow, message)
+        _store_composed(uow, composed, attempts, correlation_id, now)
+
+
+def _render(
+    ref: NotificationReference,
+    rule: Rule,
+    channel: str,
+    recipient: str,
+    payload: dict[str, Any],
+    trigger_event_id: str,
+    correlation_id: str,
+    priority: str,
+    scope_code: str | None,
+    now: datetime,
+) -> Message:
+    rendered = ref.templates.render(rule.template, channel, payload)
+    return Message.compose(
+        recipient_id=recipient,
+        channel=channel,
+        template_code=rule.template,
+        body=rendered.body,
+        title=rendered.title,
+        trigger_event_id=trigger_event_id,
+        correlation_id=correlation_id,
+        now=now,
+        category=rule.category,
+        priority=priority,
+        scope_code=scope_code,
+        dedup_key=dedup_key(recipient, channel, rendered.body),
+    )
+
+
+def _store_composed(
+    uow: NotificationUnitOfWork, composed: list[Message], attempts: list[Attempt], correlation_id: str, now: datetime
+) -> None:
+    """Write the decided messages and the inbox's attempts, their events, and their timers."""
+    uow.messages.add_all(composed)
+    uow.messages.record_attempts(attempts)
+    # The ones to send now share one timer: one delivery pass, two transactions, for all their channels.
+    together = [m.message_id for m in composed if m.status == "pending" and m.status_reason is None]
+    if len(together) > 1:
+        uow.schedule(DELIVERY_TOGETHER, together[0], now, {"messages": together}, correlation_id)
+    for message in composed:
+        if len(together) < 2 or message.message_id not in together:
+            _settle(uow, message)
 
 
 def _no_address(recipient: str, now: datetime, notifier: Notifier) -> Decision:
