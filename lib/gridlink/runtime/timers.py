@@ -19,7 +19,7 @@ from sqlalchemy import Table, bindparam, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from gridlink.runtime import metrics
-from gridlink.runtime.db import as_utc, upsert_insert
+from gridlink.runtime.db import as_utc, upsert
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ def schedule(
 ) -> None:
     """Set (or move) the timer `kind`/`key`, in one statement. Moving a fired timer re-arms it."""
     session.execute(
-        _statements(table, session.bind.dialect.name).schedule,
+        _statements(table).schedule,
         {
             "kind": kind,
             "key": key,
@@ -65,19 +65,17 @@ def schedule(
 
 
 def cancel(session: Session, table: Table, kind: str, key: str) -> None:
-    session.execute(_statements(table, session.bind.dialect.name).cancel, {"kind": kind, "key": key})
+    session.execute(_statements(table).cancel, {"kind": kind, "key": key})
 
 
 class _Statements:
     """The timer statements of one table, built once and executed with params dicts, so that SQLAlchemy reuses
     their cache keys and compiled forms (they run for most events a service consumes, and on every scan)."""
 
-    def __init__(self, t: Table, dialect: str):
+    def __init__(self, t: Table):
         # ON CONFLICT on the (kind, key) unique constraint: one statement where an UPDATE then an INSERT were two.
-        upsert = upsert_insert(t, dialect)
-        rearmed = [c.name for c in t.columns if c.name not in ("id", "kind", "key")]
-        self.schedule = upsert.on_conflict_do_update(
-            index_elements=["kind", "key"], set_={c: upsert.excluded[c] for c in rearmed}
+        self.schedule = upsert(
+            t, ("kind", "key"), tuple(c.name for c in t.columns if c.name not in ("id", "kind", "key"))
         )
         self.cancel = delete(t).where(
             t.c.kind == bindparam("kind"), t.c.key == bindparam("key"), t.c.fired_at.is_(None)
@@ -110,8 +108,8 @@ class _Statements:
 
 
 @cache
-def _statements(table: Table, dialect: str) -> _Statements:
-    return _Statements(table, dialect)
+def _statements(table: Table) -> _Statements:
+    return _Statements(table)
 
 
 TimerHandler = Callable[[Any, Timer], None]
@@ -125,7 +123,7 @@ class TimerScanner:
         self.owner = owner
         self.batch = batch
         self.lease = timedelta(seconds=60)
-        self._statements = _statements(self.table, database.engine.dialect.name)
+        self._statements = _statements(self.table)
 
     def _claim(self, now: datetime) -> list[int]:
         """Lease up to `batch` due timers in one statement; their ids, the earliest due first."""

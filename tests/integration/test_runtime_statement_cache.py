@@ -1,0 +1,45 @@
+"""The runtime's per-event statements (inbox claim, outbox insert, timer upsert and cancel) hit SQLAlchemy's
+compiled cache after their first use, on both backends: compiling one costs ~0.5 ms of CPU."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import event
+from sqlalchemy.engine.default import CACHE_HIT
+
+from gridlink.runtime.db import Database
+from tests.integration.messaging_service import metadata
+from tests.integration.test_consumer import case_assigned
+
+
+@pytest.fixture
+def database(new_database, backend):
+    db = Database(new_database("cache"), metadata, "dispatch")
+    metadata.create_all(db.engine)
+    yield db
+    db.dispose()
+
+
+def one_event(database, i: int) -> None:
+    envelope = case_assigned()
+    with database.uow() as uow:
+        uow.claim_event("rtest.on_case_assigned", envelope)
+        uow.publish("case_assigned", {**envelope.payload, "deadline_at": datetime.now(UTC)})
+        uow.schedule("deadline", f"c-{i}", datetime.now(UTC), {"i": i})
+        uow.cancel_timer("reminder", f"c-{i}")
+        uow.commit()
+
+
+def test_the_per_event_statements_are_compiled_once(database):
+    one_event(database, 0)
+    hits: list[tuple[str, bool]] = []
+
+    @event.listens_for(database.engine, "after_execute")
+    def _executed(_conn, clause, _multiparams, _params, _options, result):
+        hits.append((str(clause).split("(")[0], result.context.cache_hit is CACHE_HIT))
+
+    one_event(database, 1)
+    assert len(hits) == 4
+    assert [statement for statement, hit in hits if not hit] == []
