@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -30,6 +31,9 @@ DEFAULT_PORTS = {
     "console": 8006,
 }
 
+# notification's default SMTP port (NOTIFICATION_SMTP_PORT): `make run` serves it with a local mail sink.
+DEFAULT_SMTP_PORT = 1025
+
 
 @dataclass
 class Stack:
@@ -38,6 +42,8 @@ class Stack:
     database_urls: dict[str, str] = field(default_factory=dict)
     log_dir: Path = REPO_ROOT / "var" / "log"
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    # Where notification's e-mail goes when `start_mail_sink` ran: a real SMTP server on this port.
+    smtp_port: int | None = None
 
     def url(self, service: str, path: str = "") -> str:
         return f"http://127.0.0.1:{self.ports[service]}{path}"
@@ -47,6 +53,8 @@ class Stack:
         env.pop("DATABASE_URL", None)
         if service in self.database_urls:
             env["DATABASE_URL"] = self.database_urls[service]
+        if service == "notification" and self.smtp_port is not None:
+            env["NOTIFICATION_SMTP_PORT"] = str(self.smtp_port)
         if service == "console":
             # The console acts on a person's behalf through dispatch's staff API, wherever this stack put it.
             env["CONSOLE_DISPATCH_URL"] = self.url("dispatch")
@@ -73,6 +81,24 @@ class Stack:
     def start_all(self) -> None:
         for service in SERVICES:
             self.start(service)
+
+    def start_mail_sink(self, port: int, mail_dir: Path) -> subprocess.Popen:
+        """A real SMTP server (aiosmtpd) that keeps every message in a Maildir, so local e-mail is delivered and
+        can be read, rather than failing five times against a port nobody listens on. Start it before notification.
+        """
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        mail_dir.parent.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_dir / "mail.log", "ab")  # noqa: SIM115 - the child process owns it
+        handler = ["-c", "aiosmtpd.handlers.Mailbox", str(mail_dir)]
+        process = subprocess.Popen(
+            [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{port}", *handler],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=REPO_ROOT,
+        )
+        self.processes["mail"] = process
+        self.smtp_port = port
+        return process
 
     def ready(self, service: str) -> bool:
         try:
@@ -132,6 +158,12 @@ def sample_request() -> tuple[dict, str]:
     return body, worker
 
 
+def _listening(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(1)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
 def _database_urls(base: str | None) -> dict[str, str]:
     """With DATABASE_URL set, each service gets its own database on that server (created when missing)."""
     if not base:
@@ -160,6 +192,10 @@ def main(argv: list[str] | None = None) -> int:
     stack = Stack(database_urls=_database_urls(os.environ.get("DATABASE_URL")))
     print("migrating the five databases…", flush=True)
     stack.migrate()
+    if _listening(DEFAULT_SMTP_PORT):
+        print(f"an SMTP server already answers on 127.0.0.1:{DEFAULT_SMTP_PORT}; e-mail goes there", flush=True)
+    else:
+        stack.start_mail_sink(DEFAULT_SMTP_PORT, REPO_ROOT / "var" / "mail")
     stack.start_all()
     stopping = False
 
@@ -179,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\nGridLink is running with the Haibowan data:")
     for service in SERVICES:
         print(f"  {service:<13} {stack.url(service)}   (/healthz /readyz /metrics)")
+    print(f"  e-mail        SMTP on 127.0.0.1:{DEFAULT_SMTP_PORT}, kept in var/mail/new/ (one file per message)")
     print(f"  logs          {stack.log_dir}/<service>.log (JSON lines)\n")
     print("Post a report:")
     print(
