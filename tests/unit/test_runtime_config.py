@@ -13,6 +13,8 @@ def test_defaults_point_at_the_local_broker_and_a_sqlite_file_per_service():
     assert s.retry_delays == (1.0, 5.0, 30.0, 120.0, 600.0)
     assert s.data_dir == REPO_ROOT / "data" / "haibowan"
     assert s.relay_enabled is True
+    # The hand-off publishes committed events at once; the poll only recovers a crashed process's rows.
+    assert (s.relay_interval, s.relay_mark_delay) == (2.0, 0.0)
 
 
 def test_the_environment_overrides_each_default():
@@ -25,11 +27,14 @@ def test_the_environment_overrides_each_default():
             "HTTP_PORT": "9000",
             "RETRY_DELAYS": "0.5, 2",
             "OUTBOX_RELAY_ENABLED": "false",
+            "OUTBOX_RELAY_INTERVAL": "0.5",
+            "OUTBOX_MARK_DELAY": "0.2",
         },
     )
     assert (s.database_url, s.amqp_uri, s.http_port) == ("postgresql://db/intake", "amqp://b//", 9000)
     assert s.retry_delays == (0.5, 2.0)
     assert s.relay_enabled is False
+    assert (s.relay_interval, s.relay_mark_delay) == (0.5, 0.2)
 
 
 @pytest.mark.parametrize(
@@ -40,6 +45,7 @@ def test_the_environment_overrides_each_default():
         ({"RETRY_DELAYS": "1,soon"}, "RETRY_DELAYS"),
         ({"RETRY_DELAYS": "0"}, "positive"),
         ({"OUTBOX_RELAY_ENABLED": "maybe"}, "boolean"),
+        ({"OUTBOX_MARK_DELAY": "-0.1"}, "negative"),
     ],
 )
 def test_bad_values_are_refused_by_name(env, message):

@@ -32,6 +32,7 @@ class Settings:
     retry_delays: tuple[float, ...]
     relay_interval: float
     relay_batch: int
+    relay_mark_delay: float
     max_workers: int
     prefetch_count: int
     log_level: str
@@ -107,6 +108,10 @@ def load_settings(service: str, default_port: int, env: Mapping[str, str] | None
         # rather than every 0.5 s costs them little and spares every idle process three queries a second.
         relay_interval=float(_number(env, "OUTBOX_RELAY_INTERVAL", "2.0", float)),
         relay_batch=int(_number(env, "OUTBOX_RELAY_BATCH", "200", int)),
+        # 0: published rows are marked at once, so `published_at` is set moments after the broker confirmed. A
+        # fraction of a second lets one transaction mark several commits' rows (about 0.7 fewer transactions per
+        # report in intake and dispatch at 12 reports/s, with 0.2), at the cost of marks lagging by up to that.
+        relay_mark_delay=float(_number(env, "OUTBOX_MARK_DELAY", "0", float)),
         max_workers=int(_number(env, "MAX_WORKERS", "10", int)),
         prefetch_count=int(_number(env, "PREFETCH_COUNT", "20", int)),
         log_level=env.get("LOG_LEVEL", "INFO").upper(),

@@ -37,9 +37,6 @@ class Storage(DependencyProvider):
     # The statistics query (a count over the pending rows) only feeds two gauges that Prometheus scrapes every 15 s
     # or so; every 5 s is fresh enough, and saves an idle replica a query a second.
     STATS_INTERVAL = 5.0
-    # At moderate load each commit's events are published on their own; marking them sent up to 0.2 s later lets
-    # one transaction mark several commits' rows (see `OutboxRelay.mark`), well within the hand-off lease.
-    MARK_DELAY = 0.2
 
     def __init__(self, metadata: MetaData, uow_class: type[UnitOfWork] = UnitOfWork, timers: dict | None = None):
         self.metadata = metadata
@@ -71,7 +68,7 @@ class Storage(DependencyProvider):
             owner,
             batch=settings.relay_batch,
             handoff=self.database.handoff,
-            mark_delay=self.MARK_DELAY,
+            mark_delay=settings.relay_mark_delay,
         )
         self.timers = TimerScanner(self.database, self.timer_handlers, owner)
 
