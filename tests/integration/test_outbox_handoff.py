@@ -166,3 +166,22 @@ def test_unmarked_rows_are_marked_once_the_delay_has_passed(database, handoff, a
     time.sleep(0.25)
     relay.mark(force=False)
     assert outbox_rows(database)[0]["published_at"] is not None
+
+
+def test_rows_of_a_rolled_back_savepoint_are_not_handed_off(database, handoff):
+    with database.uow() as uow:
+        kept = uow.publish("order_created", PAYLOAD, "corr-1")
+        with uow.session.begin_nested():
+            released = uow.publish("order_created", PAYLOAD, "corr-1")
+        try:
+            with uow.session.begin_nested():
+                uow.publish("order_created", PAYLOAD, "corr-1")
+                with uow.session.begin_nested():
+                    uow.publish("order_created", PAYLOAD, "corr-1")  # released, then undone with its parent
+                raise RuntimeError("refused")
+        except RuntimeError:
+            pass
+        uow.commit()
+    committed = [r["event_id"] for r in outbox_rows(database)]
+    assert committed == [kept.event_id, released.event_id]
+    assert [row.event_id for row in handoff.take(10)] == committed

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Engine, Insert, MetaData, Table, TextClause, bindparam, create_engine, event, insert, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DisconnectionError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 from gridlink.contracts import Envelope, new_envelope
 from gridlink.runtime.config import DEFAULT_PII_KEY
@@ -154,10 +154,12 @@ class UnitOfWork:
         self._handoff = handoff
         self.cause: Envelope | None = None
         self.session: Session
-        self._uncommitted: list[Committed] = []
+        # Each published row with the transaction (savepoint, or the whole) it was written in.
+        self._uncommitted: list[tuple[SessionTransaction, Committed]] = []
 
     def __enter__(self) -> UnitOfWork:
         self.session = self._session_factory()
+        self.session.info["unit_of_work"] = self
         self._uncommitted = []
         self._open_repositories(self.session)
         return self
@@ -172,12 +174,23 @@ class UnitOfWork:
     def commit(self) -> None:
         self.session.commit()
         if self._uncommitted and self._handoff is not None:
-            self._handoff.put(self._uncommitted)
+            self._handoff.put(row for _, row in self._uncommitted)
         self._uncommitted = []
 
     def rollback(self) -> None:
-        self.session.rollback()
-        self._uncommitted = []
+        self.session.rollback()  # which forgets the rows published so far (see `_rolled_back`)
+
+    def _rolled_back(self, transaction: SessionTransaction) -> None:
+        """Forget the rows written in `transaction` or a savepoint inside it: their inserts are undone."""
+
+        def inside(written_in: SessionTransaction | None) -> bool:
+            while written_in is not None:
+                if written_in is transaction:
+                    return True
+                written_in = written_in.parent
+            return False
+
+        self._uncommitted = [(tx, row) for tx, row in self._uncommitted if not inside(tx)]
 
     def publish(self, event_type: str, payload: dict, correlation_id: str | None = None, version: int | None = None):
         if correlation_id is None:
@@ -209,18 +222,14 @@ class UnitOfWork:
             # Leased from the start, so no poll (this replica's or another's) takes it while it is handed off.
             expires = now + self._handoff.lease
             row.update(claimed_by=self._handoff.owner, claim_expires_at=expires, attempts=1)
-            self._uncommitted.append(
-                Committed(
-                    envelope.event_id,
-                    envelope.type,
-                    row["exchange"],
-                    envelope.correlation_id,
-                    row["body"],
-                    now,
-                    expires,
-                )
-            )
         self.session.execute(_outbox_insert(self._outbox), row)
+        if self._handoff is not None:
+            # A savepoint rolled back later undoes this row (see `_rolled_back`): it must not be handed off then.
+            written_in = self.session.get_nested_transaction() or self.session.get_transaction()
+            committed = Committed(
+                envelope.event_id, envelope.type, row["exchange"], envelope.correlation_id, row["body"], now, expires
+            )
+            self._uncommitted.append((written_in, committed))
         return envelope
 
     def _sealed(self, envelope: Envelope) -> dict:
@@ -256,6 +265,13 @@ class UnitOfWork:
         return claimed.rowcount == 1
 
 
+def _forget_rolled_back_rows(session: Session, transaction: SessionTransaction) -> None:
+    """A savepoint (or the whole transaction) rolled back: its outbox rows are gone, so are their hand-offs."""
+    unit_of_work = session.info.get("unit_of_work")
+    if unit_of_work is not None:
+        unit_of_work._rolled_back(transaction)
+
+
 class Database:
     """The engine, session factory and unit-of-work factory of one service."""
 
@@ -275,6 +291,7 @@ class Database:
         self.source = source
         self.uow_class = uow_class
         self.session_factory = sessionmaker(self.engine, expire_on_commit=False)
+        event.listen(self.session_factory, "after_soft_rollback", _forget_rolled_back_rows)
         self.handoff = handoff
 
     def uow(self) -> UnitOfWork:

@@ -3,14 +3,12 @@
 Rows its own process committed are handed to it in process, already leased (`handoff.py`): they are published
 without a claim, and marked in one transaction. The periodic poll (`relay_once`) serves the rest: rows whose
 process died before publishing them, and rows written without a hand-off. It claims them with a lease
-(`claimed_by`, `claim_expires_at`) under `FOR UPDATE SKIP LOCKED`; both kinds are published outside any
+(`claimed_by`, `claim_expires_at`) under `FOR UPDATE SKIP LOCKED`. Either way rows are published outside any
 transaction, as one batch whose confirms are awaited together.
 
-Rows are claimed with a lease (`claimed_by`, `claim_expires_at`) under `FOR UPDATE SKIP LOCKED`, then published
-outside any transaction, as one batch whose confirms are awaited together. Two replicas never publish the same
-row at once; a replica that dies mid-batch leaves its lease to expire and another publishes the rest. A publish
-that succeeded but was not marked (death in between) is sent again, which consumers absorb because they are
-idempotent.
+Two replicas never publish the same row at once; a replica that dies mid-batch leaves its lease to expire and
+another publishes the rest. A publish that succeeded but was not marked (death in between) is sent again, which
+consumers absorb because they are idempotent.
 """
 
 from __future__ import annotations
