@@ -48,3 +48,16 @@ def test_a_connection_checked_in_moments_ago_is_not_pinged(engines, backend):
         backend_pid(engine)
     assert failed.value.connection_invalidated
     assert backend_pid(engine) != first
+
+
+def test_a_request_that_meets_a_dropped_connection_is_told_to_retry():
+    from gridlink.runtime.entrypoints import HttpEntrypoint
+
+    entrypoint = HttpEntrypoint("POST", "/reports")
+    entrypoint.error_map = {}
+    dropped = DBAPIError("SELECT 1", {}, ConnectionError("server closed the connection"), connection_invalidated=True)
+    response = entrypoint.response_from_exception(dropped)
+    assert (response.status_code, response.headers["Retry-After"]) == (503, "1")
+    assert b'"unavailable"' in response.data
+    other = DBAPIError("SELECT 1", {}, ValueError("syntax error"))
+    assert entrypoint.response_from_exception(other).status_code == 500

@@ -19,6 +19,7 @@ from nameko.events import EventHandler
 from nameko.exceptions import ContainerBeingKilled
 from nameko.messaging import QueueConsumer
 from nameko.web.handlers import HttpRequestHandler
+from sqlalchemy.exc import DBAPIError
 from werkzeug.wrappers import Response
 
 from gridlink.contracts import Envelope, InvalidEvent, parse_envelope
@@ -268,6 +269,14 @@ class HttpEntrypoint(HttpRequestHandler):
                 if isinstance(exc, kind):
                     exc = api_error(str(exc))
                     break
+        if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+            # The database dropped a pooled connection (a restart or failover) that had been used too recently to be
+            # pinged; nothing was committed, and the pool has already been replaced: the caller may simply retry.
+            return json_response(
+                {"error": {"code": "unavailable", "description": "the database connection was lost; retry"}},
+                503,
+                {"Retry-After": "1"},
+            )
         if isinstance(exc, ApiError):
             body = {"error": {"code": exc.code, "description": exc.description}}
             if exc.details:
