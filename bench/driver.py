@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import urlparse
 
 from sqlalchemy import create_engine, text
@@ -178,6 +179,27 @@ def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
     return used
 
 
+# The shared servers a report also costs: every process of the local PostgreSQL and RabbitMQ, by command name.
+SERVERS = {"postgres": "postgresql", "beam.smp": "rabbitmq"}
+
+
+def server_cpu_seconds() -> dict[str, float]:
+    """User + system CPU seconds used so far by the PostgreSQL and RabbitMQ processes now running. Machine-wide: a
+    backend that exits between two readings takes its share with it, and others' load on the servers counts."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    used = dict.fromkeys(SERVERS.values(), 0.0)
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            raw = stat.read_text()
+        except OSError:
+            continue
+        command = raw[raw.find("(") + 1 : raw.rfind(")")]
+        if command in SERVERS:
+            fields = raw.rsplit(")", 1)[1].split()
+            used[SERVERS[command]] += (int(fields[11]) + int(fields[12])) / ticks
+    return used
+
+
 def transactions(admin_url: str, databases: dict[str, str]) -> dict[str, int]:
     """Commits plus rollbacks so far in each service's database (pg_stat_database), to count them per report."""
     names = {url.rsplit("/", 1)[-1].split("?")[0]: service for service, url in databases.items()}
@@ -199,6 +221,7 @@ class StepRun:
     ids: list[str] = field(default_factory=list)  # the reports accepted as new, to settle on before the next step
     samples: list[tuple[float, float]] = field(default_factory=list)  # (seconds into the step, latency)
     cpu_ms_per_report: dict[str, float] = field(default_factory=dict)
+    server_cpu_ms_per_report: dict[str, float] = field(default_factory=dict)  # PostgreSQL and RabbitMQ
     transactions_per_report: dict[str, float] = field(default_factory=dict)
 
 
@@ -221,6 +244,7 @@ def run_step(
     requests = [make_request() for _ in range(count)]
     progress = Progress(label, count)
     cpu_before = cpu_seconds(pids or {})
+    servers_before = server_cpu_seconds()
     xact_before = transactions(*databases) if databases else {}
     sent = client.run(requests, rate, progress)
     accepted = {s.report_id: s.sent_at for s in sent if s.report_id and not s.merged}
@@ -234,6 +258,7 @@ def run_step(
             break
         time.sleep(0.5)
     cpu_after = cpu_seconds(pids or {})
+    servers_after = server_cpu_seconds()
     time.sleep(0.6 if databases else 0)  # PostgreSQL publishes a backend's counters at most every 500 ms
     xact_after = transactions(*databases) if databases else {}
     latencies = {r: max(0.0, recorded[r] - accepted[r]) for r in ids if r in recorded}
@@ -266,7 +291,11 @@ def run_step(
         for name in xact_after
         if name in xact_before
     }
-    return StepRun(result, ids, samples, cpu, xacts)
+    servers = {
+        name: round(max(0.0, servers_after[name] - servers_before[name]) * 1000 / max(1, len(latencies)), 1)
+        for name in servers_after
+    }
+    return StepRun(result, ids, samples, cpu, servers, xacts)
 
 
 def settle(sink: Sink, ids: list[str], timeout: float) -> bool:

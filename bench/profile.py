@@ -17,7 +17,14 @@ from collections import Counter
 from pathlib import Path
 
 # Frames where a process waits rather than works: the eventlet hub's poll, and threads parked on a lock.
-IDLE_FRAMES = ("do_poll (", "epoll.poll", "poll (selectors", "wait (eventlet/hubs", "wait (threading.py)", "select (selectors")
+IDLE_FRAMES = (
+    "do_poll (",
+    "epoll.poll",
+    "poll (selectors",
+    "wait (eventlet/hubs",
+    "wait (threading.py)",
+    "select (selectors",
+)
 
 
 def py_spy() -> str | None:
@@ -32,7 +39,7 @@ def start(pids: dict[str, int], seconds: float, out_dir: Path, tag: str) -> list
         print("py-spy not found; no profiles taken", file=sys.stderr)
         return []
     out_dir.mkdir(parents=True, exist_ok=True)
-    options = ["-d", str(max(1, int(seconds))), "-r", "100", "-f", "raw", "--nonblocking"]
+    options = ["-d", str(max(1, int(seconds))), "-r", "100", "-f", "raw", "--nonblocking", "--gil"]
     return [
         subprocess.Popen(
             [binary, "record", "-p", str(pid), *options, "-o", str(out_dir / f"{name}-{tag}.txt")],

@@ -33,13 +33,27 @@ PROFILE_DIR = None
 REPLICATED = ("dispatch", "notification")
 
 
-def _sweep(label: str, client, sink, make_request, rates, duration: float, pids: dict, databases: tuple) -> list[dict]:
-    """Warm up, then offer each rate in turn; stop after the first rate that builds a backlog."""
+def _sweep(
+    label: str,
+    client,
+    sink,
+    make_request,
+    rates,
+    duration: float,
+    pids: dict,
+    databases: tuple,
+    metrics_urls: dict | None = None,
+) -> list[dict]:
+    """Warm up, then offer each rate in turn; stop after the first rate that builds a backlog.
+
+    With `metrics_urls` (GridLink's processes), each step also counts SQL statements per delivered report from
+    `gridlink_db_statements_total`."""
     warm = driver.run_step(client, sink, make_request, 2, 3, f"{label} warm-up", drain_timeout=60)
     driver.settle(sink, warm.ids, 60)
     steps = []
     for rate in rates:
         recorders = profile.start(pids, duration, PROFILE_DIR / label, f"{rate:g}") if PROFILE_DIR else []
+        statements_before = {name: _scrape(url, STATEMENTS) for name, url in (metrics_urls or {}).items()}
         run = driver.run_step(
             client,
             sink,
@@ -51,16 +65,26 @@ def _sweep(label: str, client, sink, make_request, rates, duration: float, pids:
             pids=pids,
             databases=databases,
         )
+        delivered = max(1, len(run.samples))
+        statements = {
+            name: round((_scrape(metrics_urls[name], STATEMENTS) - before) / delivered, 1)
+            for name, before in statements_before.items()
+        }
         steps.append(
             {
                 **run.result.as_dict(),
+                "statements_per_report": statements,
                 "cpu_ms_per_report": run.cpu_ms_per_report,
+                "server_cpu_ms_per_report": run.server_cpu_ms_per_report,
                 "transactions_per_report": run.transactions_per_report,
                 "samples": [[round(t, 3), round(lat, 4)] for t, lat in run.samples],
             }
         )
         print(f"    CPU ms per delivered report: {run.cpu_ms_per_report}", file=sys.stderr)
+        print(f"    and in the servers (machine-wide): {run.server_cpu_ms_per_report}", file=sys.stderr)
         print(f"    database transactions per delivered report: {run.transactions_per_report}", file=sys.stderr)
+        if statements:
+            print(f"    SQL statements per delivered report: {statements}", file=sys.stderr)
         if recorders:
             profile.finish(recorders)
             print(f"    profiles: {PROFILE_DIR / label}/*-{rate:g}.txt (python -m bench.profile FILE)", file=sys.stderr)
@@ -106,7 +130,10 @@ def run_gridlink(
         load = workload.haibowan(seed=hash(label) % 1000)
         client = driver.OpenLoopClient(stack.url("intake", "/reports"))
         pids = {name: process.pid for name, process in stack.processes.items()}
-        steps = _sweep(label, client, sink, load.next, rates, duration, pids, (res.postgres, stack.database_urls))
+        metrics_urls = {name: stack.url(name, "/metrics") for name in names}
+        steps = _sweep(
+            label, client, sink, load.next, rates, duration, pids, (res.postgres, stack.database_urls), metrics_urls
+        )
         result = {
             "steps": steps,
             "highest_sustained": _highest(steps),
@@ -115,9 +142,7 @@ def run_gridlink(
             "without": list(without),
         }
         result["effects_per_report"] = _effects(stack)
-        result["duplicates_ignored"] = {
-            name: _scrape_outcome(stack.url(name, "/metrics"), "duplicate") for name in names
-        }
+        result["duplicates_ignored"] = {name: _scrape(stack.url(name, "/metrics"), DUPLICATES) for name in names}
         return result
     finally:
         for sink in sinks:
@@ -126,13 +151,17 @@ def run_gridlink(
         shutil.rmtree(mail_dir, ignore_errors=True)  # thousands of test mails; the count is in notification's rows
 
 
-def _scrape_outcome(url: str, outcome: str) -> float:
+DUPLICATES = r'^gridlink_events_consumed_total{[^}]*outcome="duplicate"[^}]*} (\S+)$'
+STATEMENTS = r"^gridlink_db_statements_total (\S+)$"
+
+
+def _scrape(url: str, pattern: str) -> float:
+    """The sum of the samples of one metric that `pattern` matches on a process's /metrics (NaN if unreachable)."""
     try:
         with urllib.request.urlopen(url, timeout=5) as response:
             text = response.read().decode()
     except OSError:
         return float("nan")
-    pattern = rf'^gridlink_events_consumed_total{{[^}}]*outcome="{outcome}"[^}}]*}} (\S+)$'
     return sum(float(m.group(1)) for m in re.finditer(pattern, text, re.M))
 
 

@@ -5,6 +5,10 @@ Names follow Prometheus conventions (base units, `_total` counters) and pass `pr
 
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 
+DB_STATEMENTS = Counter(
+    "gridlink_db_statements_total",
+    "SQL statements this process sent to its database (an executemany counts once): a service's main cost driver.",
+)
 EVENTS_CONSUMED = Counter(
     "gridlink_events_consumed_total",
     "Events taken off the bus, by type and outcome (handled, duplicate, retried, dead_lettered).",
