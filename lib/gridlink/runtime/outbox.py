@@ -18,13 +18,14 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Table, bindparam, func, or_, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.orm import sessionmaker
 
 from gridlink.runtime import metrics
 from gridlink.runtime.bus import Bus
 from gridlink.runtime.confirms import SENT, UNROUTABLE, Outgoing
 from gridlink.runtime.handoff import OutboxHandoff
+from gridlink.runtime.leases import claim_due
 
 log = logging.getLogger(__name__)
 
@@ -60,19 +61,11 @@ class OutboxRelay:
         self._unmarked_since: float | None = None
         t = outbox
         # Built once: these run for every batch, and SQLAlchemy then reuses their cache keys and compiled forms.
-        due = (
-            select(t.c.id)
-            .where(t.c.published_at.is_(None))
-            .where(or_(t.c.claim_expires_at.is_(None), t.c.claim_expires_at < bindparam("now")))
-            .order_by(t.c.id)
-            .limit(bindparam("batch"))
-            .with_for_update(skip_locked=True)
-        )
-        self._claim_rows = (
-            update(t)
-            .where(t.c.id.in_(due))
-            .values(claimed_by=bindparam("owner"), claim_expires_at=bindparam("expires"), attempts=t.c.attempts + 1)
-            .returning(t.c.id, t.c.event_id, t.c.event_type, t.c.exchange, t.c.correlation_id, t.c.body, t.c.created_at)
+        self._claim_rows = claim_due(
+            t,
+            t.c.published_at.is_(None),
+            t.c.id,
+            (t.c.id, t.c.event_id, t.c.event_type, t.c.exchange, t.c.correlation_id, t.c.body, t.c.created_at),
         )
         # By event_id, which is unique (indexed), so handed-off rows need not know their id.
         handled = t.c.event_id.in_(bindparam("event_ids", expanding=True))

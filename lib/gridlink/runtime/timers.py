@@ -15,11 +15,12 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, or_, select, update
+from sqlalchemy import Table, and_, bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from gridlink.runtime import metrics
 from gridlink.runtime.db import as_utc, upsert
+from gridlink.runtime.leases import claim_due
 
 log = logging.getLogger(__name__)
 
@@ -80,21 +81,13 @@ class _Statements:
         self.cancel = delete(t).where(
             t.c.kind == bindparam("kind"), t.c.key == bindparam("key"), t.c.fired_at.is_(None)
         )
-        due = (
-            select(t.c.id)
-            .where(
+        self.claim = claim_due(
+            t,
+            and_(
                 t.c.fired_at.is_(None), t.c.due_at <= bindparam("now"), t.c.kind.in_(bindparam("kinds", expanding=True))
-            )
-            .where(or_(t.c.claim_expires_at.is_(None), t.c.claim_expires_at < bindparam("now")))
-            .order_by(t.c.due_at)
-            .limit(bindparam("batch"))
-            .with_for_update(skip_locked=True)
-        )
-        self.claim = (
-            update(t)
-            .where(t.c.id.in_(due))
-            .values(claimed_by=bindparam("owner"), claim_expires_at=bindparam("expires"), attempts=t.c.attempts + 1)
-            .returning(t.c.id, t.c.due_at)
+            ),
+            t.c.due_at,
+            (t.c.id, t.c.due_at),
         )
         # Marked fired in the handler's own transaction (the effect and the mark commit together), and only while
         # this replica still holds the claim: a timer re-armed or cancelled since then matches nothing. The UPDATE
