@@ -22,9 +22,13 @@ def _now(now: datetime | None) -> datetime:
     return now or datetime.now(UTC)
 
 
-def _flush(uow: DispatchUnitOfWork, case: Case, new: bool = False) -> None:
+def _flush(uow: DispatchUnitOfWork, case: Case) -> None:
     """Store the case, then its raised events and timer changes, all in the open transaction."""
-    (uow.cases.add if new else uow.cases.save)(case)
+    uow.cases.save(case)
+    _raise(uow, case)
+
+
+def _raise(uow: DispatchUnitOfWork, case: Case) -> None:
     for event_type, payload in case.events:
         uow.publish(event_type, payload, correlation_id=case.correlation_id)
     for op in case.timer_ops:
@@ -39,17 +43,16 @@ def _flush(uow: DispatchUnitOfWork, case: Case, new: bool = False) -> None:
 def open_case(uow: DispatchUnitOfWork, event: Envelope, ref: DispatchReference, now: datetime | None = None) -> None:
     """report_accepted → a case, routed by the rules and assigned at once, with its deadlines armed."""
     report = event.payload
-    if uow.cases.by_report(report["report_id"]) is not None:
-        # The same report re-announced under a new event_id (a partner resend): still one case.
-        uow.commit()
-        return
     now = _now(now)
     case = Case.open_from_report(
         report, event.correlation_id, now, department_code=ref.category_departments.get(report["category_code"])
     )
     rule, assignment = ref.routing.route(case.category_code, case.urgency, case.place, ref.directory)
     case.assign(assignment, ref.policy, ref.calendar, now, reason=f"rule: {rule.name}")
-    _flush(uow, case, new=True)
+    # Not added when the same report was re-announced under a new event_id (a partner resend): still one case.
+    # The report's unique key decides, in the insert itself, rather than a lookup before it.
+    if uow.cases.add(case):
+        _raise(uow, case)
     uow.commit()
 
 

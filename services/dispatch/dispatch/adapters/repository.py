@@ -5,15 +5,34 @@ from __future__ import annotations
 from dataclasses import asdict
 from datetime import datetime
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from dispatch.adapters.orm import case_history, case_periods, cases, supervisions
 from dispatch.domain.model import Case, HistoryEntry, Period, Supervision
-from gridlink.runtime.db import UnitOfWork, as_utc
+from gridlink.runtime.db import UnitOfWork, as_utc, upsert
 
 _CASE_FIELDS = [c.name for c in cases.columns]
-_PERIOD_TIMES = ("assigned_at", "acceptance_due", "resolution_due", "accepted_at", "resolved_at", "ended_at")
+
+# Built once and executed with params dicts (lists of them for child rows, one executemany each): SQLAlchemy then
+# reuses their cache keys and compiled forms, where a statement built per call costs its construction and cache key.
+# The unique report_id decides whether a case is new: a report re-announced under a new event_id inserts nothing.
+_ADD_CASE = upsert(cases, ("report_id",))
+_SAVE_CASE = update(cases).where(cases.c.case_id == bindparam("_case_id"))
+_ADD_HISTORY = insert(case_history)
+_ADD_SUPERVISIONS = insert(supervisions)
+_ADD_PERIODS = insert(case_periods)
+_DROP_PERIODS = delete(case_periods).where(case_periods.c.case_id == bindparam("case_id"))
+_CASE_BY = {
+    column: select(cases).where(cases.c[column] == bindparam("value"))
+    for column in ("case_id", "report_id", "tracking_code")
+}
+_CASE_FOR_UPDATE_BY = {column: query.with_for_update() for column, query in _CASE_BY.items()}
+_HISTORY_OF = select(case_history).where(case_history.c.case_id == bindparam("case_id")).order_by(case_history.c.id)
+_PERIODS_OF = select(case_periods).where(case_periods.c.case_id == bindparam("case_id")).order_by(case_periods.c.no)
+_SUPERVISIONS_OF = (
+    select(supervisions).where(supervisions.c.case_id == bindparam("case_id")).order_by(supervisions.c.opened_at)
+)
 
 
 def _utc_all(values: dict) -> dict:
@@ -25,34 +44,40 @@ class CaseRepository:
         self.session = session
         self._saved: dict[str, tuple[int, int]] = {}  # case → (history rows, supervision rows) already stored
 
-    def add(self, case: Case) -> None:
-        self.session.execute(insert(cases).values(**{f: getattr(case, f) for f in _CASE_FIELDS}))
-        self._write_children(case, (0, 0))
+    def add(self, case: Case) -> bool:
+        """False, and nothing written, when its report already has a case."""
+        if self.session.execute(_ADD_CASE, {f: getattr(case, f) for f in _CASE_FIELDS}).rowcount != 1:
+            return False
+        self._write_children(case, (0, 0), new=True)
+        return True
 
     def save(self, case: Case) -> None:
         values = {f: getattr(case, f) for f in _CASE_FIELDS if f != "case_id"}
-        self.session.execute(update(cases).where(cases.c.case_id == case.case_id).values(**values))
+        self.session.execute(_SAVE_CASE, {"_case_id": case.case_id, **values})
         self._write_children(case, self._saved.get(case.case_id, (0, 0)))
 
-    def _write_children(self, case: Case, saved: tuple[int, int]) -> None:
-        for entry in case.history[saved[0] :]:
-            self.session.execute(insert(case_history).values(case_id=case.case_id, **entry.__dict__))
-        for record in case.supervisions[saved[1] :]:
-            self.session.execute(insert(supervisions).values(**asdict(record)))
-        # Periods are few per case and their open one changes: rewrite them.
-        self.session.execute(delete(case_periods).where(case_periods.c.case_id == case.case_id))
-        for period in case.periods:
-            self.session.execute(insert(case_periods).values(case_id=case.case_id, **asdict(period)))
+    def _write_children(self, case: Case, saved: tuple[int, int], new: bool = False) -> None:
+        history = [{"case_id": case.case_id, **entry.__dict__} for entry in case.history[saved[0] :]]
+        if history:
+            self.session.execute(_ADD_HISTORY, history)
+        records = [asdict(record) for record in case.supervisions[saved[1] :]]
+        if records:
+            self.session.execute(_ADD_SUPERVISIONS, records)
+        # Periods are few per case and their open one changes: rewrite them (a new case has none stored yet).
+        if not new:
+            self.session.execute(_DROP_PERIODS, {"case_id": case.case_id})
+        if case.periods:
+            self.session.execute(_ADD_PERIODS, [{"case_id": case.case_id, **asdict(p)} for p in case.periods])
         self._saved[case.case_id] = (len(case.history), len(case.supervisions))
 
     def get(self, case_id: str, for_update: bool = False) -> Case | None:
-        return self._one(cases.c.case_id == case_id, for_update)
+        return self._one("case_id", case_id, for_update)
 
     def by_report(self, report_id: str) -> Case | None:
-        return self._one(cases.c.report_id == report_id)
+        return self._one("report_id", report_id)
 
     def by_tracking_code(self, tracking_code: str) -> Case | None:
-        return self._one(cases.c.tracking_code == tracking_code)
+        return self._one("tracking_code", tracking_code)
 
     def list(
         self,
@@ -76,37 +101,28 @@ class CaseRepository:
             query = query.where(cases.c[column].startswith(prefix, autoescape=True))
         return [self._load(row) for row in self.session.execute(query).mappings()]
 
-    def _one(self, condition, for_update: bool = False) -> Case | None:
-        query = select(cases).where(condition)
+    def _one(self, column: str, value: str, for_update: bool = False) -> Case | None:
+        query = _CASE_BY[column]
         if for_update:
             # Two workers acting on one case (a person and a timer) take turns, so neither overwrites the other.
-            query = query.with_for_update()
-        row = self.session.execute(query).mappings().first()
+            query = _CASE_FOR_UPDATE_BY[column]
+        row = self.session.execute(query, {"value": value}).mappings().first()
         return self._load(row) if row else None
 
     def _load(self, row) -> Case:
         values = _utc_all(dict(row))
-        case_id = row["case_id"]
+        key = {"case_id": row["case_id"]}
         history = [
             HistoryEntry(as_utc(e["at"]), e["action"], e["from_state"], e["to_state"], e["actor"], e["reason"])
-            for e in self.session.execute(
-                select(case_history).where(case_history.c.case_id == case_id).order_by(case_history.c.id)
-            ).mappings()
+            for e in self.session.execute(_HISTORY_OF, key).mappings()
         ]
         periods = [
             Period(**_utc_all({k: v for k, v in p.items() if k != "case_id"}))
-            for p in self.session.execute(
-                select(case_periods).where(case_periods.c.case_id == case_id).order_by(case_periods.c.no)
-            ).mappings()
+            for p in self.session.execute(_PERIODS_OF, key).mappings()
         ]
-        records = [
-            Supervision(**_utc_all(dict(s)))
-            for s in self.session.execute(
-                select(supervisions).where(supervisions.c.case_id == case_id).order_by(supervisions.c.opened_at)
-            ).mappings()
-        ]
+        records = [Supervision(**_utc_all(dict(s))) for s in self.session.execute(_SUPERVISIONS_OF, key).mappings()]
         case = Case(**values, history=history, periods=periods, supervisions=records)
-        self._saved[case_id] = (len(history), len(records))
+        self._saved[row["case_id"]] = (len(history), len(records))
         return case
 
     def periods_between(self, start: datetime, end: datetime) -> list[dict]:
