@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import mailbox
+import smtplib
 import socket
 import subprocess
 import sys
@@ -217,6 +218,45 @@ def test_email_goes_through_a_real_smtp_server(double, smtp_server, tmp_path):
     assert str(make_header(decode_header(received["Subject"]))) == "新案件待办"
     assert received["Message-ID"] == "<m-1@gridlink>"
     assert "您有新的网格案件 HB-1" in received.get_payload(decode=True).decode("utf-8")
+
+
+def test_email_keeps_one_connection_open_and_replaces_one_the_server_closed(double, smtp_server, tmp_path, monkeypatch):
+    opened = []
+
+    class Counted(smtplib.SMTP):
+        def connect(self, *args, **kwargs):
+            opened.append(args)
+            return super().connect(*args, **kwargs)
+
+    monkeypatch.setattr(smtplib, "SMTP", Counted)
+    [email] = providers(double, tmp_path, smtp_server.port).for_channel("email")
+    for n in range(3):
+        email.send(outgoing("email", f"w{n}@grid.haibowan.example", f"第{n}条"))
+    assert len(opened) == 1
+    email._idle[0][0].sock.shutdown(socket.SHUT_RDWR)  # as if the server had hung up while the connection idled
+    email.send(outgoing("email", "w3@grid.haibowan.example", "第3条"))
+    assert len(opened) == 2
+    received = wait_for(lambda: len(smtp_server.messages()) == 4 and smtp_server.messages(), what="four emails")
+    assert sorted(m["To"] for m in received) == [f"w{n}@grid.haibowan.example" for n in range(4)]
+
+
+def test_email_does_not_reuse_a_connection_idle_longer_than_it_keeps_one_open(double, smtp_server, tmp_path):
+    [email] = providers(double, tmp_path, smtp_server.port).for_channel("email")
+    now = [0.0]
+    email.clock = lambda: now[0]
+    email.send(outgoing("email", "a@grid.haibowan.example"))
+    [(first, _)] = email._idle
+    now[0] = email.keep_open + 1
+    email.send(outgoing("email", "b@grid.haibowan.example"))
+    [(second, _)] = email._idle
+    assert second is not first and first.sock is None  # the stale one was closed
+    wait_for(lambda: len(smtp_server.messages()) == 2, what="both emails")
+
+
+def test_email_refuses_a_header_value_that_could_inject_headers(double, tmp_path):
+    [email] = providers(double, tmp_path, free_port()).for_channel("email")
+    with pytest.raises(ProviderError, match="header"):
+        email.send(outgoing("email", "a@b.example\r\nBcc: everyone@b.example"))
 
 
 def test_email_with_nothing_listening_is_a_provider_error_not_a_crash(double, tmp_path):

@@ -7,6 +7,7 @@ message later) or raises `ProviderError`; the caller records the attempt and fai
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -16,7 +17,7 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from email.message import EmailMessage
+from email.header import Header
 from email.utils import formataddr, parseaddr
 from pathlib import Path
 from typing import Any
@@ -135,9 +136,14 @@ class FileProvider(Provider):
 
 
 class SmtpProvider(Provider):
-    code = channel = "email"
+    """E-mail over SMTP, one connection kept open across messages: a connect, EHLO (and STARTTLS, login) and QUIT
+    per message cost more than the message. An idle connection older than `keep_open` is closed, not reused, and a
+    reused one the server has dropped is replaced once."""
 
-    def __init__(self, smtp: dict[str, str], timeout: float):
+    code = channel = "email"
+    keep_open = 10.0  # seconds; well under the idle timeouts of common servers (Postfix 300 s, Exim 5 min)
+
+    def __init__(self, smtp: dict[str, str], timeout: float, clock=time.monotonic):
         self.host = smtp["host"]
         self.port = int(smtp["port"])
         self.sender = smtp["sender"]
@@ -145,26 +151,89 @@ class SmtpProvider(Provider):
         self.password = smtp.get("password") or None
         self.starttls = smtp.get("starttls", "false").lower() in ("1", "true", "yes")
         self.timeout = timeout
+        self.clock = clock
+        self._envelope_from = parseaddr(self.sender)[1]
+        self._from_header = formataddr(parseaddr(self.sender))
+        # At most one idle connection, taken out while in use: a concurrent send opens its own.
+        self._idle: list[tuple[smtplib.SMTP, float]] = []
 
     def send(self, out: Outgoing) -> Accepted:
-        email = EmailMessage()
-        name, address = parseaddr(self.sender)
-        email["From"] = formataddr((name, address))
-        email["To"] = out.address
-        email["Subject"] = out.title or "网格通通知"
-        email["Message-ID"] = f"<{out.message_id}@gridlink>"
-        email["X-GridLink-Correlation"] = out.correlation_id
-        email.set_content(out.body)
+        mail = mail_bytes(self._from_header, out)
         try:
-            with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
-                if self.starttls:
-                    smtp.starttls()
-                if self.user:
-                    smtp.login(self.user, self.password or "")
-                smtp.send_message(email)
+            reused = self._take_idle()
+            if reused is not None:
+                try:
+                    self._hand_over(reused, out.address, mail)
+                    return Accepted(self.code, out.message_id, delivered=False)
+                except smtplib.SMTPServerDisconnected:
+                    pass  # dropped while idle: once more on a fresh connection
+            self._hand_over(self._connect(), out.address, mail)
         except (OSError, smtplib.SMTPException) as exc:
             raise ProviderError(f"email: {self.host}:{self.port}: {type(exc).__name__}: {exc}") from exc
         return Accepted(self.code, out.message_id, delivered=False)
+
+    def _hand_over(self, smtp: smtplib.SMTP, address: str, mail: bytes) -> None:
+        """Send on `smtp`, then keep it for the next message; a connection that failed is closed, never kept."""
+        try:
+            smtp.sendmail(self._envelope_from, [address], mail)
+        except BaseException:
+            _close(smtp)
+            raise
+        self._idle.append((smtp, self.clock()))
+        while len(self._idle) > 1:
+            _quit(self._idle.pop(0)[0])
+
+    def _take_idle(self) -> smtplib.SMTP | None:
+        while self._idle:
+            smtp, since = self._idle.pop()
+            if self.clock() - since <= self.keep_open:
+                return smtp
+            _quit(smtp)
+        return None
+
+    def _connect(self) -> smtplib.SMTP:
+        smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+        try:
+            if self.starttls:
+                smtp.starttls()
+            if self.user:
+                smtp.login(self.user, self.password or "")
+        except BaseException:
+            _close(smtp)
+            raise
+        return smtp
+
+
+DEFAULT_SUBJECT = "网格通通知"
+
+
+def mail_bytes(from_header: str, out: Outgoing) -> bytes:
+    """The message as SMTP carries it: a few fixed headers and the body in base64, written out directly. The
+    `email` package's header registry cost more CPU than the rest of a delivery pass; these headers need none of it.
+    """
+    for value in (out.address, out.message_id, out.correlation_id):
+        if not value.isascii() or "\r" in value or "\n" in value:
+            raise ProviderError(f"email: cannot put {value!r} in a header")
+    subject = Header(out.title or DEFAULT_SUBJECT, "utf-8").encode(linesep="\r\n")
+    head = (
+        f"From: {from_header}\r\nTo: {out.address}\r\nSubject: {subject}\r\n"
+        f"Message-ID: <{out.message_id}@gridlink>\r\nX-GridLink-Correlation: {out.correlation_id}\r\n"
+        'MIME-Version: 1.0\r\nContent-Type: text/plain; charset="utf-8"\r\nContent-Transfer-Encoding: base64\r\n\r\n'
+    )
+    body = base64.encodebytes(out.body.encode()).replace(b"\n", b"\r\n")
+    return head.encode("ascii") + body
+
+
+def _quit(smtp: smtplib.SMTP) -> None:
+    try:
+        smtp.quit()
+    except (OSError, smtplib.SMTPException):
+        _close(smtp)
+
+
+def _close(smtp: smtplib.SMTP) -> None:
+    with contextlib.suppress(OSError):
+        smtp.close()
 
 
 class AliyunSms(HttpProvider):
