@@ -167,3 +167,22 @@ def new_database(databases, request):
 def backend(request) -> str:
     """Runs a storage test on both backends: SQLite (the zero-configuration default) and PostgreSQL."""
     return request.param
+
+
+@pytest.fixture
+def runtime_database(new_database, backend):
+    """`runtime_database("timers", metadata, "dispatch")`: a `Database` of that source on a fresh database of the
+    test's backend, with `metadata`'s tables created; disposed after the test."""
+    from gridlink.runtime.db import Database
+
+    made = []
+
+    def make(name: str, metadata, source: str, **kwargs):
+        db = Database(new_database(name), metadata, source, **kwargs)
+        metadata.create_all(db.engine)
+        made.append(db)
+        return db
+
+    yield make
+    for db in made:
+        db.dispose()

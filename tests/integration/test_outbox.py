@@ -12,7 +12,6 @@ from kombu import Connection, Exchange, Queue
 from sqlalchemy import select
 
 from gridlink.runtime.bus import Bus
-from gridlink.runtime.db import Database
 from gridlink.runtime.outbox import OutboxRelay
 from tests.integration.messaging_service import metadata
 
@@ -26,11 +25,8 @@ PAYLOAD = {
 
 
 @pytest.fixture
-def database(new_database, backend):
-    db = Database(new_database("outbox"), metadata, "volunteer")
-    metadata.create_all(db.engine)
-    yield db
-    db.dispose()
+def database(runtime_database):
+    return runtime_database("outbox", metadata, "volunteer")
 
 
 @pytest.fixture

@@ -5,17 +5,13 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import insert, select
 
-from gridlink.runtime.db import Database
 from tests.integration.messaging_service import effects, metadata
 from tests.integration.test_consumer import case_assigned
 
 
 @pytest.fixture
-def database(new_database, backend):
-    db = Database(new_database("inbox"), metadata, "rtest")
-    metadata.create_all(db.engine)
-    yield db
-    db.dispose()
+def database(runtime_database):
+    return runtime_database("inbox", metadata, "rtest")
 
 
 def test_a_duplicate_claim_is_refused_without_undoing_the_rest_of_the_unit_of_work(database):

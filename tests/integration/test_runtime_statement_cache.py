@@ -9,17 +9,13 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.engine.default import CACHE_HIT
 
-from gridlink.runtime.db import Database
 from tests.integration.messaging_service import metadata
 from tests.integration.test_consumer import case_assigned
 
 
 @pytest.fixture
-def database(new_database, backend):
-    db = Database(new_database("cache"), metadata, "dispatch")
-    metadata.create_all(db.engine)
-    yield db
-    db.dispose()
+def database(runtime_database):
+    return runtime_database("cache", metadata, "dispatch")
 
 
 def one_event(database, i: int) -> None:

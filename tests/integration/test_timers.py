@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, insert, select
 
-from gridlink.runtime.db import Database
 from gridlink.runtime.timers import TimerScanner
 from tests.integration.messaging_service import effects, metadata
 
@@ -16,11 +15,8 @@ NOW = datetime(2026, 11, 30, 1, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def database(new_database, backend):
-    db = Database(new_database("timers"), metadata, "dispatch")
-    metadata.create_all(db.engine)
-    yield db
-    db.dispose()
+def database(runtime_database):
+    return runtime_database("timers", metadata, "dispatch")
 
 
 def record(uow, timer):

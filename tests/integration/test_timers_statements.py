@@ -9,7 +9,6 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import event, select
 
-from gridlink.runtime.db import Database
 from gridlink.runtime.timers import TimerScanner
 from tests.integration.messaging_service import metadata
 from tests.integration.test_timers import NOW, arm, effect_keys, record
@@ -18,11 +17,8 @@ TIMERS = metadata.tables["timers"]
 
 
 @pytest.fixture
-def database(new_database, backend):
-    db = Database(new_database("timers"), metadata, "dispatch")
-    metadata.create_all(db.engine)
-    yield db
-    db.dispose()
+def database(runtime_database):
+    return runtime_database("timers", metadata, "dispatch")
 
 
 def timer_rows(database):
