@@ -104,3 +104,19 @@ def test_every_contract_is_a_past_tense_fact_owned_by_one_service():
         assert contract.source in {"intake", "dispatch", "mediation", "volunteer", "notification"}
         assert event_type.split("_")[-1] not in {"create", "assign", "send"}, event_type
         assert contract_for(event_type).version >= version
+
+
+def test_a_received_payload_serialises_unchecked_to_what_a_checked_dump_gives():
+    sent = make()
+    received = parse_envelope({**sent.to_wire(), "payload": {**sent.payload, "added_later": 1}})
+    contract = contract_for("report_accepted", 1)
+    assert contract.serialise(received.payload) == contract.dump(received.payload)
+    assert contract.serialise(received.payload)["submitted_at"] == sent.payload["submitted_at"]
+
+
+def test_with_no_version_a_type_resolves_to_its_newest_contract():
+    for event_type, _ in CONTRACTS:
+        newest = max(v for (t, v) in CONTRACTS if t == event_type)
+        assert contract_for(event_type).version == newest
+    with pytest.raises(InvalidEvent, match="unknown event type 'no_such_event'"):
+        contract_for("no_such_event")

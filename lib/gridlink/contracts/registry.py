@@ -49,12 +49,16 @@ class Contract:
 
     def dump(self, payload: dict[str, Any]) -> dict[str, Any]:
         """Serialise an outgoing payload and check it, so that nothing invalid ever reaches the outbox."""
-        schema = _writer(self.schema)
-        wire = schema.dump(payload)
-        errors = schema.validate(wire)
+        wire = self.serialise(payload)
+        errors = _writer(self.schema).validate(wire)
         if errors:
             raise InvalidEvent(f"{self.type} v{self.version}: outgoing payload does not match the contract", errors)
         return wire
+
+    def serialise(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """The wire form of a payload that `load` gave, unchecked: it passed the contract on arrival, and checking
+        it again (as `dump` does) cost a consumer that stores what it received a second validation per event."""
+        return _writer(self.schema).dump(payload)
 
 
 def _collect(modules=(intake, dispatch, mediation, notification, volunteer)) -> dict[tuple[str, int], Contract]:
@@ -71,15 +75,16 @@ CONTRACTS: dict[tuple[str, int], Contract] = _collect()
 # publish, and found by `contract_for` all the same.
 PARTNER_CONTRACTS: dict[tuple[str, int], Contract] = _collect((partners,))
 _ALL = {**CONTRACTS, **PARTNER_CONTRACTS}
+# The newest version of each type, found once rather than by scanning every contract on each publish.
+_NEWEST: dict[str, int] = {t: max(v for (u, v) in _ALL if u == t) for (t, _) in _ALL}
 
 
 def contract_for(event_type: str, version: int | None = None) -> Contract:
     """The contract for a type at a version; with no version, the newest one (what publishers send by default)."""
     if version is None:
-        versions = [v for (t, v) in _ALL if t == event_type]
-        if not versions:
+        version = _NEWEST.get(event_type)
+        if version is None:
             raise InvalidEvent(f"unknown event type {event_type!r}")
-        version = max(versions)
     try:
         return _ALL[(event_type, version)]
     except KeyError:

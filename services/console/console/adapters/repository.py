@@ -46,7 +46,7 @@ class EventRepository:
         self.session = session
 
     def add(self, envelope: Envelope, grid_code: str | None, now: datetime) -> RecordedEvent:
-        wire = contract_for(envelope.type, envelope.version).dump(envelope.payload)
+        wire = contract_for(envelope.type, envelope.version).serialise(envelope.payload)
         result = self.session.execute(
             _ADD_EVENT,
             {
