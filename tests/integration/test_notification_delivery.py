@@ -87,6 +87,13 @@ class World:
     def attempts(self, correlation_id: str, channel: str) -> list[dict]:
         return next(a for m, a in handlers.case_messages(self.database.uow(), correlation_id) if m.channel == channel)
 
+    def timers(self) -> list[tuple[str, str]]:
+        """The live timers, (kind, key) in that order."""
+        table = metadata.tables["timers"]
+        with self.database.engine.connect() as conn:
+            rows = conn.execute(select(table.c.kind, table.c.key).where(table.c.fired_at.is_(None))).all()
+        return sorted((kind, key) for kind, key in rows)
+
     def outbox(self) -> list[tuple[str, dict]]:
         table = metadata.tables["outbox"]
         with self.database.engine.connect() as conn:
@@ -153,11 +160,8 @@ def test_a_redelivered_event_never_sends_twice(world):
     assert len(world.messages(event.correlation_id)) == 5
 
 
-def test_a_pass_overtaken_while_its_provider_answers_is_not_recorded_twice(world, monkeypatch):
-    """A provider slower than the lease: another pass delivers meanwhile, and the slow pass's outcome is dropped."""
-    event = case_assigned()
-    world.consume(event)
-    sms = world.one(event.correlation_id, "sms")
+def overtake_sms(world, monkeypatch):
+    """The next sms send is slower than the lease: another replica delivers that message alone meanwhile."""
     provider = world.notifier.providers.for_channel("sms")[0]
     answer = provider.send
 
@@ -168,6 +172,14 @@ def test_a_pass_overtaken_while_its_provider_answers_is_not_recorded_twice(world
         return answer(out)
 
     monkeypatch.setattr(provider, "send", slow)
+
+
+def test_a_pass_overtaken_while_its_provider_answers_is_not_recorded_twice(world, monkeypatch):
+    """A provider slower than the lease: another pass delivers meanwhile, and the slow pass's outcome is dropped."""
+    event = case_assigned()
+    world.consume(event)
+    sms = world.one(event.correlation_id, "sms")
+    overtake_sms(world, monkeypatch)
     with world.database.uow() as uow:
         handlers.deliver(uow, sms.message_id, world.notifier)
     assert [a["outcome"] for a in world.attempts(event.correlation_id, "sms")] == ["sent"]
@@ -412,6 +424,34 @@ def test_an_address_for_some_channels_releases_those_and_the_rest_keep_waiting_f
         ("skipped", "no_address"),
         ("skipped", "no_address"),
     ]
+
+
+def test_the_messages_an_address_releases_go_in_one_pass_and_their_own_timers_are_gone(world):
+    report_id = str(uuid.uuid4())
+    world.consume(report_accepted(report_id))
+    world.at(NOON)  # the file copy needs no address
+    world.clock.now = NOON + timedelta(minutes=2)
+    world.consume(contact(report_id))  # a phone and a WeChat id: sms and wechat go, e-mail waits on
+    email, [(kind, key)] = world.timers()[0], world.timers()[1:]
+    assert email == ("notification_delivery", world.one(report_id, "email").message_id)
+    assert kind == "notification_delivery_together"
+    assert key in {world.one(report_id, "sms").message_id, world.one(report_id, "wechat").message_id}
+    assert world.at(NOON + timedelta(minutes=2)) == 1
+    assert world.one(report_id, "sms").status == "sent" and world.one(report_id, "wechat").status == "sent"
+    assert world.timers() == [("notification_delivery", world.one(report_id, "email").message_id)]
+
+
+def test_a_pass_overtaken_for_one_of_its_messages_records_the_others(world, monkeypatch):
+    event = case_assigned()
+    world.consume(event)
+    overtake_sms(world, monkeypatch)
+    world.at(NOON)  # one pass for sms, wecom, e-mail and file
+    assert [a["outcome"] for a in world.attempts(event.correlation_id, "sms")] == ["sent"]
+    assert [a["outcome"] for a in world.attempts(event.correlation_id, "wecom")] == ["delivered"]
+    assert [a["outcome"] for a in world.attempts(event.correlation_id, "file")] == ["delivered"]
+    assert world.one(event.correlation_id, "email").attempts == 1
+    sent = [p["channel"] for t, p in world.outbox() if t == "message_sent"]
+    assert sorted(sent) == ["file", "inbox", "sms", "wecom"]
 
 
 def test_an_opted_out_category_is_skipped_with_its_reason_but_urgent_cases_still_arrive(world):

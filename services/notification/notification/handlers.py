@@ -231,14 +231,25 @@ def _register_contact(uow: NotificationUnitOfWork, notifier: Notifier, payload: 
     uow.recipients.merge_contact(Contact(recipient, **{f: payload.get(f) for f in CONTACT_FIELDS}))
     waiting = uow.messages.awaiting_address(recipient)
     directory = _directory(notifier.ref, recipient, uow.recipients.get(recipient)) if waiting else None
+    released = []
     for message in waiting:
         if directory[0].address_for(message.channel) is None:
             # Decided here as the delivery pass would decide it now (held, or skipped), without the pass.
             _prepare(notifier, message, directory, now)
         else:
             message.hold(now, "address_known")
-        uow.messages.save(message)
-        _settle(uow, message)
+            released.append(message)
+    uow.messages.save_all(waiting)
+    # Those the address released go in one pass, like the messages one event composes: their own timers go.
+    together = [m.message_id for m in released] if len(released) > 1 else []
+    for message in waiting:
+        if message.message_id in together:
+            _publish(uow, message)
+            uow.cancel_timer(DELIVERY, message.message_id)
+        else:
+            _settle(uow, message)
+    if together:
+        uow.schedule(DELIVERY_TOGETHER, together[0], now, {"messages": together}, released[0].correlation_id)
 
 
 Directory = tuple[Contact, Preferences]
@@ -283,30 +294,35 @@ def _delivery_pass(
     or the one pass's that names it.
     """
     now = notifier.clock()
-    sending = []
+    sending, stopped = [], []
     for message, stored in uow.messages.lock_with_directory(message_ids):
         if message.status != "pending":
             continue
         outgoing = _prepare(notifier, message, _directory(notifier.ref, message.recipient_id, stored), now)
         if outgoing is None:  # held (on its own timer from now on) or final
-            uow.messages.save(message)
-            _settle(uow, message)
+            stopped.append(message)
         else:
             sending.append((message, message.attempts, outgoing))
+    uow.messages.save_all(stopped)
+    for message in stopped:
+        _settle(uow, message)
     if sending:
         lease = {} if kind == DELIVERY else {"messages": [m.message_id for m, _, _ in sending]}
         uow.schedule(kind, key, now + SEND_LEASE, lease, sending[0][0].correlation_id)
     uow.commit()
     if not sending:
         return
-    outcomes = [(message, read, _send(notifier, outgoing)) for message, read, outgoing in sending]
-    saved, attempts = [], []
-    for message, attempts_read, results in outcomes:
-        tried = _record(notifier, message, results, now)
-        if uow.messages.save_if_unchanged(message, attempts_read):
-            saved.append(message)
-            attempts += tried
-    uow.messages.record_attempts(attempts)
+    outcomes = [
+        (message, read, _record(notifier, message, _send(notifier, out), now)) for message, read, out in sending
+    ]
+    read = [(message, attempts_read) for message, attempts_read, _ in outcomes]
+    if uow.messages.save_all_if_unchanged(read):
+        saved = [message for message, _ in read]
+    else:  # another pass overtook some (rare): undo the batch and save what is still ours one by one
+        uow.rollback()
+        saved = [message for message, attempts_read in read if uow.messages.save_if_unchanged(message, attempts_read)]
+    ours = {m.message_id for m in saved}
+    uow.messages.record_attempts([a for message, _, tried in outcomes if message.message_id in ours for a in tried])
     retried = {m.message_id for m in saved if m.status == "pending"}
     if len(saved) == len(outcomes) and not (kind == DELIVERY and key in retried):
         uow.cancel_timer(kind, key)  # done with; a message's own timer that a retry moves is kept, not replaced
@@ -439,7 +455,7 @@ def send_digest(uow: NotificationUnitOfWork, key: str, notifier: Notifier) -> No
         uow.messages.add(digest)
         for message in merged:
             message.merged_into_digest(digest.message_id)
-            uow.messages.save(message)
+        uow.messages.save_all(merged)
         uow.schedule(DELIVERY, digest.message_id, now, {}, digest.correlation_id)
     uow.commit()
 

@@ -83,12 +83,26 @@ class MessageRepository:
             self.session.execute(_INSERT_MESSAGES, [{f: getattr(m, f) for f in _FIELDS} for m in new])
 
     def save(self, message: Message) -> None:
-        self.session.execute(_SAVE, [_mutable(message)])
+        self.save_all([message])
+
+    def save_all(self, changed: list[Message]) -> None:
+        """Write the messages' changes in one executemany."""
+        if changed:
+            self.session.execute(_SAVE, [_mutable(m) for m in changed])
 
     def save_if_unchanged(self, message: Message, attempts_read: int) -> bool:
         """Save a delivery pass's outcome unless another pass changed the message after `attempts_read` was read."""
-        done = self.session.execute(_SAVE_IF_UNCHANGED, {**_mutable(message), "_attempts": attempts_read})
-        return done.rowcount == 1
+        return self.save_all_if_unchanged([(message, attempts_read)])
+
+    def save_all_if_unchanged(self, outcomes: list[tuple[Message, int]]) -> bool:
+        """`save_if_unchanged` for each, in one executemany; True when every one was saved.
+
+        False says only that some were not, not which: the caller rolls back and saves them one by one. Drivers
+        sum an executemany's row counts (psycopg2 and sqlite3 do) or report less than all of them (-1, or the last
+        statement's), so a count equal to the number of messages is never wrong.
+        """
+        rows = [{**_mutable(m), "_attempts": read} for m, read in outcomes]
+        return self.session.execute(_SAVE_IF_UNCHANGED, rows).rowcount == len(rows)
 
     def get(self, message_id: str) -> Message | None:
         row = self.session.execute(_GET, {"message_id": message_id}).mappings().first()
