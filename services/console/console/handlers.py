@@ -36,19 +36,37 @@ def record_event(uow: ConsoleUnitOfWork, event: Envelope, now: datetime | None =
     key = event.correlation_id
     existing = uow.cases.get_for_update(key)
     grid_code = event.payload.get("grid_code") or (existing.grid_code if existing else None)
-    recorded = uow.events.add(event, grid_code, now)
-    case = advance(existing, recorded) or project(key, uow.events.for_correlation(key))
-    if existing is None and not uow.cases.add(case):
-        # Another worker created the case after our read found no row to lock: refold under its lock, with its events.
-        existing = uow.cases.get_for_update(key)
-        case = project(key, uow.events.for_correlation(key))
-    if existing is not None:
-        uow.cases.update(case, existing)
+    case = advance(existing, _arriving(event, grid_code))
+    if existing is not None and case is not None:
+        # The newest event of a known case, by far the most common: stored together with what it changed.
+        uow.events.add(event, grid_code, now, case_changes=uow.cases.changes(case, existing))
+    else:
+        uow.events.add(event, grid_code, now)
+        case = case or project(key, uow.events.for_correlation(key))
+        if existing is None and not uow.cases.add(case):
+            # Another worker created the case after our read found no row to lock: refold under its lock.
+            existing = uow.cases.get_for_update(key)
+            case = project(key, uow.events.for_correlation(key))
+        if existing is not None:
+            uow.cases.update(case, existing)
     # Once a case's grid is known, all its events carry it: only this event, or all of them when the grid was
     # unknown until now, may lack it.
     if case.grid_code and (grid_code is None or (existing is not None and existing.grid_code is None)):
         uow.events.fill_grid(key, case.grid_code)
     uow.commit()
+
+
+def _arriving(event: Envelope, grid_code: str | None) -> RecordedEvent:
+    return RecordedEvent(
+        seq=None,
+        event_id=event.event_id,
+        type=event.type,
+        source=event.source,
+        correlation_id=event.correlation_id,
+        occurred_at=event.occurred_at,
+        payload=event.payload,
+        grid_code=grid_code,
+    )
 
 
 def in_scope(scope: str | None, grid_code: str | None) -> bool:

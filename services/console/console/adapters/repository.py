@@ -25,6 +25,10 @@ _TIMES = [c.name for c in cases.columns if c.type.python_type is datetime]
 # The statements of recording an event, built once: each execution only binds its values, and SQLAlchemy finds
 # the compiled form by a cache key it no longer has to work out from a freshly built statement.
 _ADD_EVENT = insert(events)
+# A newer event of a known case and the columns it changed, in one statement (PostgreSQL runs an INSERT inside a
+# WITH even though nothing reads it): most events only move a case along, and each statement saved is a round
+# trip and SQLAlchemy's per-execution work. The event's values are bound as event_<column>; the case's as now.
+_EVENT_VALUES = {c.name: bindparam(f"event_{c.name}") for c in events.columns if c.name != "seq"}
 _EVENTS_OF = select(events).where(events.c.correlation_id == bindparam("key")).order_by(events.c.seq)
 _FILL_GRID = (
     update(events)
@@ -35,6 +39,7 @@ _CASE = select(cases).where(cases.c.correlation_id == bindparam("key"))
 _CASE_FOR_UPDATE = _CASE.with_for_update()
 # Sets the columns the parameters name: what changed (see `CaseRepository.update`).
 _UPDATE_CASE = update(cases).where(cases.c.correlation_id == bindparam("key"))
+_ADD_EVENT_AND_UPDATE_CASE = _UPDATE_CASE.add_cte(insert(events).values(_EVENT_VALUES).cte("recorded"))
 _ADD_CASE = {
     dialect.dialect.name: dialect.insert(cases).on_conflict_do_nothing(index_elements=[cases.c.correlation_id])
     for dialect in (postgresql, sqlite)
@@ -45,32 +50,30 @@ class EventRepository:
     def __init__(self, session: Session):
         self.session = session
 
-    def add(self, envelope: Envelope, grid_code: str | None, now: datetime) -> RecordedEvent:
-        wire = contract_for(envelope.type, envelope.version).serialise(envelope.payload)
-        result = self.session.execute(
-            _ADD_EVENT,
-            {
-                "event_id": envelope.event_id,
-                "type": envelope.type,
-                "version": envelope.version,
-                "source": envelope.source,
-                "correlation_id": envelope.correlation_id,
-                "occurred_at": envelope.occurred_at,
-                "received_at": now,
-                "grid_code": grid_code,
-                "payload": json.dumps(wire, ensure_ascii=False),
-            },
-        )
-        return RecordedEvent(
-            seq=result.inserted_primary_key[0],
-            event_id=envelope.event_id,
-            type=envelope.type,
-            source=envelope.source,
-            correlation_id=envelope.correlation_id,
-            occurred_at=envelope.occurred_at,
-            payload=envelope.payload,
-            grid_code=grid_code,
-        )
+    def add(self, envelope: Envelope, grid_code: str | None, now: datetime, case_changes: dict | None = None) -> None:
+        """Store the event; with `case_changes` (see `CaseRepository.changes`), also write them to its case."""
+        values = {
+            "event_id": envelope.event_id,
+            "type": envelope.type,
+            "version": envelope.version,
+            "source": envelope.source,
+            "correlation_id": envelope.correlation_id,
+            "occurred_at": envelope.occurred_at,
+            "received_at": now,
+            "grid_code": grid_code,
+            # Stored as it arrived: the payload passed its contract then, so it is not validated again.
+            "payload": json.dumps(
+                contract_for(envelope.type, envelope.version).serialise(envelope.payload), ensure_ascii=False
+            ),
+        }
+        if not case_changes:
+            self.session.execute(_ADD_EVENT, values)
+        elif self.session.get_bind().dialect.name == "postgresql":
+            event_values = {f"event_{name}": value for name, value in values.items()}
+            self.session.execute(_ADD_EVENT_AND_UPDATE_CASE, {**event_values, **case_changes})
+        else:
+            self.session.execute(_ADD_EVENT, values)
+            self.session.execute(_UPDATE_CASE, case_changes)
 
     def for_correlation(self, correlation_id: str) -> list[RecordedEvent]:
         return [_event(row) for row in self.session.execute(_EVENTS_OF, {"key": correlation_id}).mappings()]
@@ -113,11 +116,17 @@ class CaseRepository:
         return self.session.execute(statement, _row(case)).rowcount == 1
 
     def update(self, case: CaseSummary, stored: CaseSummary) -> None:
-        """Write what differs from `stored`, the row as read under its lock: most events move only a field or two
-        (a notification only `last_event_at`), and binding all thirty for each costs more than the comparison."""
+        changes = self.changes(case, stored)
+        if changes:
+            self.session.execute(_UPDATE_CASE, changes)
+
+    @staticmethod
+    def changes(case: CaseSummary, stored: CaseSummary) -> dict | None:
+        """What differs from `stored`, the row as read under its lock, as the parameters of an update (None: nothing):
+        most events move only a field or two (a notification only `last_event_at`), and binding all thirty for each
+        costs more than the comparison."""
         values = {name: value for name, value in _row(case).items() if value != getattr(stored, name)}
-        if values:
-            self.session.execute(_UPDATE_CASE, {**values, "key": case.correlation_id})
+        return {**values, "key": case.correlation_id} if values else None
 
     def find(
         self,

@@ -54,9 +54,10 @@ CONSUMED: tuple[tuple[str, str], ...] = (
 
 @dataclass(frozen=True)
 class RecordedEvent:
-    """One consumed event as the console keeps it; `seq` orders the live board and resumes a browser's stream."""
+    """One consumed event as the console keeps it; `seq` orders the live board and resumes a browser's stream
+    (None while the event is being recorded: the database numbers it as it stores it)."""
 
-    seq: int
+    seq: int | None
     event_id: str
     type: str
     source: str
