@@ -170,16 +170,16 @@ def record_case_progress(
     When the case closes, the reporter's personal data is scheduled for erasure after the retention period.
     """
     payload = event.payload
-    report = uow.reports.get(payload["report_id"])
+    report_id = payload["report_id"]
     change = status_change(event.type, payload, ref.unit_name(payload["unit_code"]))
-    if report is None or change is None:
-        # not one of ours (another district's intake, or a replay against a fresh database): nothing to show
-        uow.commit()
-        return
-    uow.reports.apply_status(report.report_id, change, event.occurred_at)
-    uow.reports.add_update(event.event_id, report.report_id, change.status, change.notes, event.occurred_at)
-    if event.type == "case_closed":
-        uow.schedule(PURGE_REPORTER, report.report_id, event.occurred_at + retention, {"report_id": report.report_id})
+    # The update is written only for a report of ours (not another district's intake's, nor one replayed against a
+    # fresh database): its insert says whether the report exists, so the status moves on only then.
+    if change is not None and uow.reports.add_update(
+        event.event_id, report_id, change.status, change.notes, event.occurred_at
+    ):
+        uow.reports.apply_status(report_id, change, event.occurred_at)
+        if event.type == "case_closed":
+            uow.schedule(PURGE_REPORTER, report_id, event.occurred_at + retention, {"report_id": report_id})
     uow.commit()
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, exists, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -14,6 +14,31 @@ from intake.adapters.orm import iot_alarms, reports, request_updates
 from intake.domain.duplicates import Candidate, search_box
 from intake.domain.model import Placement, Report
 from intake.domain.open311 import StatusChange
+
+# The statements of every report and every consumed case event, built once and executed with params dicts, so
+# SQLAlchemy reuses their cache keys and compiled forms instead of building both again per call.
+_ADD_REPORT = insert(reports)
+_REPORT_BY_ID = select(reports).where(reports.c.report_id == bindparam("report_id"))
+_OPEN_ORIGINALS = select(reports.c.report_id, reports.c.lat, reports.c.long, reports.c.submitted_at).where(
+    reports.c.category_code == bindparam("category_code"),
+    reports.c.submitted_at >= bindparam("since"),
+    reports.c.duplicate_of.is_(None),
+    reports.c.public_status == "open",
+    reports.c.lat.between(bindparam("min_lat"), bindparam("max_lat")),
+    reports.c.long.between(bindparam("min_long"), bindparam("max_long")),
+)
+# The SET clause is the params dict's column keys; the where clause's parameters are named apart from them.
+_APPLY_STATUS = update(reports).where(
+    reports.c.report_id == bindparam("_report_id"),
+    or_(reports.c.lifecycle_at.is_(None), reports.c.lifecycle_at <= bindparam("_occurred_at")),
+)
+# An update is stored only for a report of ours: the existence check rides in the insert, not a lookup before it.
+_UPDATE_COLUMNS = ("update_id", "report_id", "status", "description", "updated_at")
+_UPDATE_VALUES = {name: bindparam(name, type_=request_updates.c[name].type) for name in _UPDATE_COLUMNS}
+_ADD_UPDATE = insert(request_updates).from_select(
+    _UPDATE_COLUMNS,
+    select(*_UPDATE_VALUES.values()).where(exists().where(reports.c.report_id == _UPDATE_VALUES["report_id"])),
+)
 
 
 @dataclass(frozen=True)
@@ -36,41 +61,42 @@ class ReportRepository:
     def add(self, report: Report) -> None:
         p = report.placement
         self.session.execute(
-            insert(reports).values(
-                report_id=report.report_id,
-                tracking_code=report.tracking_code,
-                channel=report.channel,
-                category_code=report.category_code,
-                category_kind=report.category_kind,
-                urgency=report.urgency,
-                description=report.description,
-                grid_code=p.grid_code,
-                community_code=p.community_code,
-                sub_centre_code=p.sub_centre_code,
-                lat=p.lat,
-                long=p.long,
-                address=p.address,
-                address_id=p.address_id,
-                reporter_name=report.reporter_name,
-                reporter_phone=report.reporter_phone,
-                reporter_email=report.reporter_email,
-                reporter_wechat=report.reporter_wechat,
-                reporter_role=report.reporter_role,
-                status=report.status,
-                submitted_at=report.submitted_at,
-                confidence=report.confidence,
-                needs_triage=report.needs_triage,
-                media_urls=list(report.media_urls),
-                involved=report.involved,
-                attributes=report.attributes,
-                client=report.client,
-                duplicate_of=report.duplicate_of,
-                co_reporters=report.co_reporters,
-                alarm_count=report.alarm_count,
-                public_status=report.public_status,
-                status_notes=report.status_notes,
-                updated_at=report.submitted_at,
-            )
+            _ADD_REPORT,
+            {
+                "report_id": report.report_id,
+                "tracking_code": report.tracking_code,
+                "channel": report.channel,
+                "category_code": report.category_code,
+                "category_kind": report.category_kind,
+                "urgency": report.urgency,
+                "description": report.description,
+                "grid_code": p.grid_code,
+                "community_code": p.community_code,
+                "sub_centre_code": p.sub_centre_code,
+                "lat": p.lat,
+                "long": p.long,
+                "address": p.address,
+                "address_id": p.address_id,
+                "reporter_name": report.reporter_name,
+                "reporter_phone": report.reporter_phone,
+                "reporter_email": report.reporter_email,
+                "reporter_wechat": report.reporter_wechat,
+                "reporter_role": report.reporter_role,
+                "status": report.status,
+                "submitted_at": report.submitted_at,
+                "confidence": report.confidence,
+                "needs_triage": report.needs_triage,
+                "media_urls": list(report.media_urls),
+                "involved": report.involved,
+                "attributes": report.attributes,
+                "client": report.client,
+                "duplicate_of": report.duplicate_of,
+                "co_reporters": report.co_reporters,
+                "alarm_count": report.alarm_count,
+                "public_status": report.public_status,
+                "status_notes": report.status_notes,
+                "updated_at": report.submitted_at,
+            },
         )
 
     def save_counts(self, report: Report) -> None:
@@ -81,7 +107,7 @@ class ReportRepository:
         )
 
     def get(self, report_id: str) -> Report | None:
-        row = self.session.execute(select(reports).where(reports.c.report_id == report_id)).mappings().first()
+        row = self.session.execute(_REPORT_BY_ID, {"report_id": report_id}).mappings().first()
         return _to_report(row) if row else None
 
     def by_tracking_code(self, code: str) -> Report | None:
@@ -94,14 +120,15 @@ class ReportRepository:
         """Open, non-duplicate reports of the category in a box around the point since a time (pre-filter)."""
         min_lat, max_lat, min_long, max_long = search_box(lat, long, radius_m)
         rows = self.session.execute(
-            select(reports.c.report_id, reports.c.lat, reports.c.long, reports.c.submitted_at).where(
-                reports.c.category_code == category_code,
-                reports.c.submitted_at >= since,
-                reports.c.duplicate_of.is_(None),
-                reports.c.public_status == "open",
-                reports.c.lat.between(min_lat, max_lat),
-                reports.c.long.between(min_long, max_long),
-            )
+            _OPEN_ORIGINALS,
+            {
+                "category_code": category_code,
+                "since": since,
+                "min_lat": min_lat,
+                "max_lat": max_lat,
+                "min_long": min_long,
+                "max_long": max_long,
+            },
         ).all()
         return [Candidate(r.report_id, r.lat, r.long, as_utc(r.submitted_at)) for r in rows]
 
@@ -120,22 +147,13 @@ class ReportRepository:
             values["agency_unit"] = change.agency_unit
         if change.expected_at is not None or change.status == "closed":
             values["expected_at"] = change.expected_at
-        result = self.session.execute(
-            update(reports)
-            .where(
-                reports.c.report_id == report_id,
-                or_(reports.c.lifecycle_at.is_(None), reports.c.lifecycle_at <= occurred_at),
-            )
-            .values(**values)
-        )
+        result = self.session.execute(_APPLY_STATUS, {"_report_id": report_id, "_occurred_at": occurred_at, **values})
         return result.rowcount == 1
 
-    def add_update(self, update_id: str, report_id: str, status: str, description: str, at: datetime) -> None:
-        self.session.execute(
-            insert(request_updates).values(
-                update_id=update_id, report_id=report_id, status=status, description=description, updated_at=at
-            )
-        )
+    def add_update(self, update_id: str, report_id: str, status: str, description: str, at: datetime) -> bool:
+        """False, and nothing written, when there is no such report (not one of ours)."""
+        params = {"update_id": update_id, "report_id": report_id, "status": status, "description": description}
+        return self.session.execute(_ADD_UPDATE, {**params, "updated_at": at}).rowcount == 1
 
     def updates(
         self, report_ids: tuple[str, ...], start: datetime | None, end: datetime | None, page: int, page_size: int

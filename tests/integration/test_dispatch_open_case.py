@@ -1,0 +1,53 @@
+"""Opening a case from report_accepted, straight through the service layer on both backends: one case per
+report, whatever event_id announces it, with its history, period, events and deadline timers written together."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from functools import partial
+
+from sqlalchemy import func, select
+
+from dispatch import handlers
+from dispatch.adapters.orm import case_history, case_periods, cases, metadata
+from dispatch.adapters.reference import load_reference
+from dispatch.adapters.repository import DispatchUnitOfWork
+from gridlink.contracts import new_envelope
+from gridlink.refdata import DEFAULT_DATA_DIR
+from tests.integration.test_dispatch_lifecycle import report
+
+NOW = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)
+
+
+def counts(database) -> dict[str, int]:
+    tables = {"cases": cases, "history": case_history, "periods": case_periods, **metadata.tables}
+    names = ("cases", "history", "periods", "outbox", "timers")
+    with database.engine.connect() as conn:
+        return {n: conn.execute(select(func.count()).select_from(tables[n])).scalar_one() for n in names}
+
+
+def test_a_report_re_announced_under_a_new_event_id_still_has_one_case(runtime_database):
+    database = runtime_database("dispatch", metadata, "dispatch", uow_class=DispatchUnitOfWork)
+    open_case = partial(handlers.open_case, ref=load_reference(DEFAULT_DATA_DIR), now=NOW)
+    fields = report()
+
+    def announce():
+        event = new_envelope(type="report_accepted", source="intake", payload=fields, correlation_id=str(uuid.uuid4()))
+        assert database.handle("dispatch.on_report_accepted", event, open_case)
+
+    announce()
+    first = counts(database)
+    assert first["cases"] == 1 and first["periods"] == 1 and first["outbox"] >= 1 and first["timers"] >= 1
+    assert first["history"] == 2  # received, then assigned by the rules
+
+    announce()
+    assert counts(database) == first  # nothing more: no second case, no second case_assigned, no timers re-armed
+    case = handlers.get_case(database.uow(), _only_case_id(database))
+    assert [e.action for e in case.history] == ["receive", "assign"]
+    assert [p.no for p in case.periods] == [1]
+
+
+def _only_case_id(database) -> str:
+    with database.engine.connect() as conn:
+        return conn.execute(select(cases.c.case_id)).scalar_one()
