@@ -124,19 +124,28 @@ def _compose(
     channels = [c for c in dict.fromkeys(rule.channels) if c in notifier.providers.channels]
     scope_code = payload.get("grid_code") or payload.get("unit_code")
     for recipient in rule.recipients_of(payload):
-        existing = uow.messages.existing_channels(trigger_event_id, recipient, rule.template)
-        composed = [
+        # Rendered for every channel before knowing which already have the message (only a redelivery's do), so
+        # that one read learns that, the duplicates and the rate counts.
+        rendered = [
             _render(ref, rule, channel, recipient, payload, trigger_event_id, correlation_id, priority, scope_code, now)
             for channel in channels
-            if channel not in existing
         ]
+        # Counted per channel: each channel is its own stream of interruptions for the person.
+        limited = [m.channel for m in rendered if m.channel in policy.rate_limited_channels]
+        reads = uow.messages.compose_reads(
+            trigger_event_id,
+            recipient,
+            rule.template,
+            [m.dedup_key for m in rendered],
+            now - policy.dedup_window,
+            limited,
+            now - policy.rate_limit_window,
+        )
+        composed = [m for m in rendered if m.channel not in reads.existing]
         if not composed:
             continue
         directory = _directory(ref, recipient, uow.recipients.get(recipient))
-        duplicates = uow.messages.duplicates([m.dedup_key for m in composed], now - policy.dedup_window)
-        # Counted per channel: each channel is its own stream of interruptions for the person.
-        limited = [m.channel for m in composed if m.channel in policy.rate_limited_channels]
-        sent = uow.messages.count_recent(recipient, limited, now - policy.rate_limit_window)
+        duplicates, sent = reads.duplicates, reads.sent
         attempts: list[Attempt] = []
         for message in composed:
             decision = admit(

@@ -7,12 +7,11 @@ parameters: SQLAlchemy then reuses their compiled form instead of building and h
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 
-from sqlalchemy import Insert, bindparam, func, insert, select, update
+from sqlalchemy import Insert, Integer, String, bindparam, cast, func, insert, literal, null, select, union_all, update
 from sqlalchemy.orm import Session
 
 from gridlink.runtime.db import UnitOfWork, as_utc, upsert_insert
@@ -60,14 +59,26 @@ _DUPLICATES = (
     .where(messages.c.dedup_key.in_(bindparam("keys", expanding=True)), messages.c.created_at >= bindparam("since"))
     .where(messages.c.status.in_(_LIVE))
 )
-_COUNT_RECENT = (
-    select(messages.c.channel, func.count())
+# What composing for one person needs to know, in one round trip: (what, key, message id, count) rows.
+# Typed: PostgreSQL gives a bare NULL the type of the branch next to it, which need not be the column's.
+_NO_ID, _NO_COUNT = cast(null(), String), cast(null(), Integer)
+_COMPOSE_READS = union_all(
+    _EXISTING_CHANNELS.with_only_columns(literal("existing"), messages.c.channel, _NO_ID, _NO_COUNT),
+    _DUPLICATES.with_only_columns(literal("duplicate"), messages.c.dedup_key, messages.c.message_id, _NO_COUNT),
+    select(literal("sent"), messages.c.channel, _NO_ID, func.count())
     .where(messages.c.recipient_id == bindparam("recipient_id"))
     .where(messages.c.channel.in_(bindparam("channels", expanding=True)))
-    .where(messages.c.created_at >= bindparam("since"), messages.c.status.in_(_REACHING))
-    .group_by(messages.c.channel)
+    .where(messages.c.created_at >= bindparam("rate_since"), messages.c.status.in_(_REACHING))
+    .group_by(messages.c.channel),
 )
 _RECIPIENT = select(recipients).where(recipients.c.recipient_id == bindparam("recipient_id"))
+
+
+@dataclass(frozen=True)
+class ComposeReads:
+    existing: set[str]  # channels that already have the message
+    duplicates: dict[str, str]  # dedup key -> a live message with it
+    sent: dict[str, int]  # rate-limited channel -> messages reaching the person in the window
 
 
 class MessageRepository:
@@ -120,31 +131,37 @@ class MessageRepository:
             found[message.message_id] = (message, stored)
         return [found[m] for m in message_ids if m in found]
 
-    def existing_channels(self, trigger_event_id: str, recipient_id: str, template_code: str) -> set[str]:
-        """The channels that already have this event's message for this person and template."""
-        found = self.session.execute(
-            _EXISTING_CHANNELS,
-            {"trigger_event_id": trigger_event_id, "recipient_id": recipient_id, "template_code": template_code},
-        )
-        return set(found.scalars())
-
-    def duplicates(self, dedup_keys: Iterable[str], since: datetime) -> dict[str, str]:
-        """For each key, a message with the same words, person and channel sent or pending since `since`."""
-        found: dict[str, str] = {}
-        keys = list(dedup_keys)
-        if keys:
-            for key, message_id in self.session.execute(_DUPLICATES, {"keys": keys, "since": since}):
-                found.setdefault(key, message_id)
-        return found
-
-    def count_recent(self, recipient_id: str, channels: Iterable[str], since: datetime) -> dict[str, int]:
-        """Per channel, the messages that reach (or will reach) the person since `since`."""
-        chosen = list(channels)
-        counts = dict.fromkeys(chosen, 0)
-        if chosen:
-            params = {"recipient_id": recipient_id, "channels": chosen, "since": since}
-            counts.update(self.session.execute(_COUNT_RECENT, params).tuples().all())
-        return counts
+    def compose_reads(
+        self,
+        trigger_event_id: str,
+        recipient_id: str,
+        template_code: str,
+        dedup_keys: list[str],
+        dedup_since: datetime,
+        limited_channels: list[str],
+        rate_since: datetime,
+    ) -> ComposeReads:
+        """The channels that already have this event's message for this person and template; for each dedup key,
+        a message with the same words, person and channel sent or pending since `dedup_since`; per rate-limited
+        channel, the messages that reach (or will reach) the person since `rate_since`."""
+        params = {
+            "trigger_event_id": trigger_event_id,
+            "recipient_id": recipient_id,
+            "template_code": template_code,
+            "keys": dedup_keys,
+            "since": dedup_since,
+            "channels": limited_channels,
+            "rate_since": rate_since,
+        }
+        reads = ComposeReads(set(), {}, dict.fromkeys(limited_channels, 0))
+        for what, key, message_id, count in self.session.execute(_COMPOSE_READS, params):
+            if what == "existing":
+                reads.existing.add(key)
+            elif what == "duplicate":
+                reads.duplicates.setdefault(key, message_id)
+            else:
+                reads.sent[key] = count
+        return reads
 
     def awaiting_digest(self, recipient_id: str, channel: str) -> list[Message]:
         query = (
