@@ -8,19 +8,25 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError
 
+from gridlink.contracts.compiled import CompiledLoad
 from gridlink.contracts.envelope import InvalidEvent
 from gridlink.contracts.events import dispatch, intake, mediation, notification, partners, volunteer
 
 
 @cache
-def _reader(schema: type[Schema]) -> Schema:
+def _reader(schema: type[Schema]) -> CompiledLoad:
     """One instance per schema: building a marshmallow Schema per event cost ~0.25 ms (docs/performance.md)."""
-    return schema(unknown=EXCLUDE)
+    return CompiledLoad(schema(unknown=EXCLUDE))
 
 
 @cache
 def _writer(schema: type[Schema]) -> Schema:
     return schema()
+
+
+@cache
+def _checker(schema: type[Schema]) -> CompiledLoad:
+    return CompiledLoad(_writer(schema))
 
 
 @dataclass(frozen=True)
@@ -50,7 +56,7 @@ class Contract:
     def dump(self, payload: dict[str, Any]) -> dict[str, Any]:
         """Serialise an outgoing payload and check it, so that nothing invalid ever reaches the outbox."""
         wire = self.serialise(payload)
-        errors = _writer(self.schema).validate(wire)
+        errors = _checker(self.schema).validate(wire)
         if errors:
             raise InvalidEvent(f"{self.type} v{self.version}: outgoing payload does not match the contract", errors)
         return wire
