@@ -532,8 +532,10 @@ def test_a_contact_registered_in_parts_keeps_every_address_it_was_given(world):
         contact, preferences = uow.recipients.get("V0002")
     assert (contact.push_token, contact.email, contact.phone) == ("device-2", "v2@example.cn", "13800000000")
     assert preferences == {"opt_out": []}
-    handlers.set_contact(world.database.uow(), "V0002", {"email": "new@example.cn"})
-    with world.database.uow() as uow:
-        contact, preferences = uow.recipients.get("V0002")
+    with world.database.uow() as uow:  # what the merge answers is what is stored after it
+        merged = uow.recipients.merge_contact(Contact("V0002", email="new@example.cn"))
+        uow.commit()
+        assert merged == uow.recipients.get("V0002")
+    contact, preferences = merged
     assert (contact.push_token, contact.email, contact.phone) == ("device-2", "new@example.cn", "13800000000")
     assert preferences == {"opt_out": []}

@@ -237,9 +237,9 @@ def _admit(
 def _register_contact(uow: NotificationUnitOfWork, notifier: Notifier, payload: dict[str, Any], now: datetime) -> None:
     """Store the address; the messages waiting for one go now, those whose channel still has none wait on."""
     recipient = payload["recipient_id"]
-    uow.recipients.merge_contact(Contact(recipient, **{f: payload.get(f) for f in CONTACT_FIELDS}))
+    stored = uow.recipients.merge_contact(Contact(recipient, **{f: payload.get(f) for f in CONTACT_FIELDS}))
     waiting = uow.messages.awaiting_address(recipient)
-    directory = _directory(notifier.ref, recipient, uow.recipients.get(recipient)) if waiting else None
+    directory = _directory(notifier.ref, recipient, stored)
     released = []
     for message in waiting:
         if directory[0].address_for(message.channel) is None:

@@ -9,12 +9,26 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cache
 
-from sqlalchemy import Insert, Integer, String, bindparam, cast, func, insert, literal, null, select, union_all, update
+from sqlalchemy import (
+    CursorResult,
+    Integer,
+    String,
+    TextClause,
+    bindparam,
+    cast,
+    func,
+    insert,
+    literal,
+    null,
+    select,
+    text,
+    union_all,
+    update,
+)
 from sqlalchemy.orm import Session
 
-from gridlink.runtime.db import UnitOfWork, as_utc, upsert_insert
+from gridlink.runtime.db import UnitOfWork, as_utc
 from notification.adapters.orm import delivery_attempts, messages, recipients
 from notification.domain.model import CONTACT_FIELDS, Attempt, Contact, Message
 
@@ -255,45 +269,48 @@ class RecipientRepository:
         row = self.session.execute(_RECIPIENT, {"recipient_id": recipient_id}).mappings().first()
         return _directory_entry(recipient_id, row) if row else None
 
-    def merge_contact(self, contact: Contact) -> None:
-        """Store what `contact` knows, keeping the stored value of every field it leaves empty."""
+    def merge_contact(self, contact: Contact) -> tuple[Contact, dict | None]:
+        """Store what `contact` knows, keeping the stored value of every field it leaves empty; returns what `get`
+        now says of the person, from the same statement."""
         values = {f: getattr(contact, f) for f in CONTACT_FIELDS}
-        self._upsert(_upserts(self._dialect).contact, contact.recipient_id, values)
+        row = self._upsert(_MERGE_CONTACT, contact.recipient_id, values).mappings().one()
+        return _directory_entry(contact.recipient_id, row)
 
     def save_preferences(self, recipient_id: str, preferences: dict) -> None:
         values = {"preferences": json.dumps(preferences, ensure_ascii=False)}
-        self._upsert(_upserts(self._dialect).preferences, recipient_id, values)
+        self._upsert(_SAVE_PREFERENCES, recipient_id, values)
 
-    @property
-    def _dialect(self) -> str:
-        return self.session.get_bind().dialect.name
-
-    def _upsert(self, statement: Insert, recipient_id: str, values: dict) -> None:
-        self.session.execute(statement, {"recipient_id": recipient_id, **values, "updated_at": datetime.now(UTC)})
+    def _upsert(self, statement: TextClause, recipient_id: str, values: dict) -> CursorResult:
+        return self.session.execute(
+            statement, {"recipient_id": recipient_id, **values, "updated_at": datetime.now(UTC)}
+        )
 
 
-@dataclass(frozen=True)
-class _Upserts:
-    contact: Insert
-    preferences: Insert
-
-
-@cache
-def _upserts(dialect: str) -> _Upserts:
-    """One INSERT ... ON CONFLICT each, built once per dialect, where an UPDATE, then maybe an INSERT, were two."""
-    contact = upsert_insert(recipients, dialect)
-    # `Contact.updated_with` in SQL: an empty field (None or "") keeps what is stored.
-    kept = {f: func.coalesce(func.nullif(contact.excluded[f], ""), recipients.c[f]) for f in CONTACT_FIELDS}
-    preferences = upsert_insert(recipients, dialect)
-    return _Upserts(
-        contact.on_conflict_do_update(
-            index_elements=["recipient_id"], set_={**kept, "updated_at": contact.excluded.updated_at}
-        ),
-        preferences.on_conflict_do_update(
-            index_elements=["recipient_id"],
-            set_={"preferences": preferences.excluded.preferences, "updated_at": preferences.excluded.updated_at},
-        ),
+def _recipient_upsert(fields: tuple[str, ...], update: dict[str, str], returning: tuple[str, ...] = ()) -> TextClause:
+    """INSERT ... ON CONFLICT (recipient_id) DO UPDATE, as typed text: SQLAlchemy caches its compiled form, where
+    it compiles a dialect's ON CONFLICT insert afresh every time. PostgreSQL and SQLite (3.35+) read the same SQL."""
+    columns = ("recipient_id", *fields, "updated_at")
+    sql = (
+        f"INSERT INTO recipients ({', '.join(columns)}) VALUES ({', '.join(f':{c}' for c in columns)}) "
+        f"ON CONFLICT (recipient_id) DO UPDATE SET {', '.join(f'{c} = {v}' for c, v in update.items())}"
     )
+    if returning:
+        sql += f" RETURNING {', '.join(returning)}"
+    return text(sql).bindparams(*(bindparam(c, type_=recipients.c[c].type) for c in columns))
+
+
+# `Contact.updated_with` in SQL: an empty field (None or "") keeps what is stored.
+_MERGE_CONTACT = _recipient_upsert(
+    CONTACT_FIELDS,
+    {
+        **{f: f"coalesce(nullif(excluded.{f}, ''), recipients.{f})" for f in CONTACT_FIELDS},
+        "updated_at": "excluded.updated_at",
+    },
+    returning=_DIRECTORY_FIELDS,
+)
+_SAVE_PREFERENCES = _recipient_upsert(
+    ("preferences",), {"preferences": "excluded.preferences", "updated_at": "excluded.updated_at"}
+)
 
 
 class NotificationUnitOfWork(UnitOfWork):
