@@ -85,6 +85,17 @@ _COMPOSE_READS = union_all(
     .where(messages.c.created_at >= bindparam("rate_since"), messages.c.status.in_(_REACHING))
     .group_by(messages.c.channel),
 )
+_AWAITING_DIGEST = (
+    select(messages)
+    .where(messages.c.recipient_id == bindparam("recipient_id"), messages.c.channel == bindparam("channel"))
+    .where(messages.c.status == "merged", messages.c.merged_into.is_(None))
+    .order_by(messages.c.created_at)
+)
+_AWAITING_ADDRESS = select(messages).where(
+    messages.c.recipient_id == bindparam("recipient_id"),
+    messages.c.status == "pending",
+    messages.c.status_reason == "awaiting_address",
+)
 _RECIPIENT = select(recipients).where(recipients.c.recipient_id == bindparam("recipient_id"))
 
 
@@ -178,21 +189,11 @@ class MessageRepository:
         return reads
 
     def awaiting_digest(self, recipient_id: str, channel: str) -> list[Message]:
-        query = (
-            select(messages)
-            .where(messages.c.recipient_id == recipient_id, messages.c.channel == channel)
-            .where(messages.c.status == "merged", messages.c.merged_into.is_(None))
-            .order_by(messages.c.created_at)
-        )
-        return [_load(r) for r in self.session.execute(query).mappings()]
+        found = self.session.execute(_AWAITING_DIGEST, {"recipient_id": recipient_id, "channel": channel})
+        return [_load(r) for r in found.mappings()]
 
     def awaiting_address(self, recipient_id: str) -> list[Message]:
-        query = select(messages).where(
-            messages.c.recipient_id == recipient_id,
-            messages.c.status == "pending",
-            messages.c.status_reason == "awaiting_address",
-        )
-        return [_load(r) for r in self.session.execute(query).mappings()]
+        return [_load(r) for r in self.session.execute(_AWAITING_ADDRESS, {"recipient_id": recipient_id}).mappings()]
 
     def by_provider_id(self, provider: str, provider_message_id: str) -> Message | None:
         query = select(messages).where(
