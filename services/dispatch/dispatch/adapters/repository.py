@@ -24,8 +24,7 @@ _ADD_SUPERVISIONS = insert(supervisions)
 _ADD_PERIODS = insert(case_periods)
 _DROP_PERIODS = delete(case_periods).where(case_periods.c.case_id == bindparam("case_id"))
 _CASE_BY = {
-    column: select(cases).where(cases.c[column] == bindparam("value"))
-    for column in ("case_id", "report_id", "tracking_code")
+    column: select(cases).where(cases.c[column] == bindparam("value")) for column in ("case_id", "tracking_code")
 }
 _CASE_FOR_UPDATE_BY = {column: query.with_for_update() for column, query in _CASE_BY.items()}
 _HISTORY_OF = select(case_history).where(case_history.c.case_id == bindparam("case_id")).order_by(case_history.c.id)
@@ -72,9 +71,6 @@ class CaseRepository:
 
     def get(self, case_id: str, for_update: bool = False) -> Case | None:
         return self._one("case_id", case_id, for_update)
-
-    def by_report(self, report_id: str) -> Case | None:
-        return self._one("report_id", report_id)
 
     def by_tracking_code(self, tracking_code: str) -> Case | None:
         return self._one("tracking_code", tracking_code)
