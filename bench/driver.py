@@ -183,11 +183,10 @@ def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
 SERVERS = {"postgres": "postgresql", "beam.smp": "rabbitmq"}
 
 
-def server_cpu_seconds() -> dict[str, float]:
-    """User + system CPU seconds used so far by the PostgreSQL and RabbitMQ processes now running. Machine-wide: a
-    backend that exits between two readings takes its share with it, and others' load on the servers counts."""
+def server_cpu_seconds() -> dict[int, tuple[str, float]]:
+    """Per process of the local PostgreSQL and RabbitMQ now running: (server, user + system CPU seconds so far)."""
     ticks = os.sysconf("SC_CLK_TCK")
-    used = dict.fromkeys(SERVERS.values(), 0.0)
+    used = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             raw = stat.read_text()
@@ -196,7 +195,17 @@ def server_cpu_seconds() -> dict[str, float]:
         command = raw[raw.find("(") + 1 : raw.rfind(")")]
         if command in SERVERS:
             fields = raw.rsplit(")", 1)[1].split()
-            used[SERVERS[command]] += (int(fields[11]) + int(fields[12])) / ticks
+            used[int(stat.parent.name)] = (SERVERS[command], (int(fields[11]) + int(fields[12])) / ticks)
+    return used
+
+
+def server_cpu_used(before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]]) -> dict[str, float]:
+    """CPU seconds each server spent between two readings, over the processes alive at both: the services' pooled
+    backends and the broker count, connections opened and closed in between (the harness's own) do not."""
+    used = dict.fromkeys(SERVERS.values(), 0.0)
+    for pid, (server, seconds) in after.items():
+        if pid in before:
+            used[server] += seconds - before[pid][1]
     return used
 
 
@@ -292,8 +301,8 @@ def run_step(
         if name in xact_before
     }
     servers = {
-        name: round(max(0.0, servers_after[name] - servers_before[name]) * 1000 / max(1, len(latencies)), 1)
-        for name in servers_after
+        name: round(seconds * 1000 / max(1, len(latencies)), 1)
+        for name, seconds in server_cpu_used(servers_before, servers_after).items()
     }
     return StepRun(result, ids, samples, cpu, servers, xacts)
 

@@ -113,3 +113,12 @@ def test_ratios_keep_three_significant_figures_and_refuse_a_missing_ceiling():
     assert ratio(2, 4557.4) == 0.000439
     assert ratio(150, 200) == 0.75
     assert ratio(5, 0) is None
+
+
+def test_server_cpu_counts_only_processes_alive_at_both_readings():
+    from bench.driver import server_cpu_used
+
+    before = {10: ("postgresql", 5.0), 11: ("postgresql", 2.0), 20: ("rabbitmq", 100.0)}
+    # 11 exited (its seconds must not turn into a negative share); 12 started (the harness's own connection).
+    after = {10: ("postgresql", 5.5), 12: ("postgresql", 0.4), 20: ("rabbitmq", 100.25)}
+    assert server_cpu_used(before, after) == {"postgresql": 0.5, "rabbitmq": 0.25}
