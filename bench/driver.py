@@ -230,7 +230,7 @@ class StepRun:
     ids: list[str] = field(default_factory=list)  # the reports accepted as new, to settle on before the next step
     samples: list[tuple[float, float]] = field(default_factory=list)  # (seconds into the step, latency)
     cpu_ms_per_report: dict[str, float] = field(default_factory=dict)
-    server_cpu_ms_per_report: dict[str, float] = field(default_factory=dict)  # PostgreSQL and RabbitMQ
+    server_cpu_ms_per_report: dict[str, float] = field(default_factory=dict)  # PostgreSQL, RabbitMQ, the harness
     transactions_per_report: dict[str, float] = field(default_factory=dict)
 
 
@@ -254,6 +254,7 @@ def run_step(
     progress = Progress(label, count)
     cpu_before = cpu_seconds(pids or {})
     servers_before = server_cpu_seconds()
+    harness_before = time.process_time()
     xact_before = transactions(*databases) if databases else {}
     sent = client.run(requests, rate, progress)
     accepted = {s.report_id: s.sent_at for s in sent if s.report_id and not s.merged}
@@ -268,6 +269,7 @@ def run_step(
         time.sleep(0.5)
     cpu_after = cpu_seconds(pids or {})
     servers_after = server_cpu_seconds()
+    harness_seconds = time.process_time() - harness_before
     time.sleep(0.6 if databases else 0)  # PostgreSQL publishes a backend's counters at most every 500 ms
     xact_after = transactions(*databases) if databases else {}
     latencies = {r: max(0.0, recorded[r] - accepted[r]) for r in ids if r in recorded}
@@ -304,6 +306,8 @@ def run_step(
         name: round(seconds * 1000 / max(1, len(latencies)), 1)
         for name, seconds in server_cpu_used(servers_before, servers_after).items()
     }
+    # The load generator shares the two cores too: its senders, scheduler and the sink's polling.
+    servers["bench harness"] = round(harness_seconds * 1000 / max(1, len(latencies)), 1)
     return StepRun(result, ids, samples, cpu, servers, xacts)
 
 

@@ -81,7 +81,7 @@ def _sweep(
             }
         )
         print(f"    CPU ms per delivered report: {run.cpu_ms_per_report}", file=sys.stderr)
-        print(f"    and in the servers (machine-wide): {run.server_cpu_ms_per_report}", file=sys.stderr)
+        print(f"    and outside the pipeline: {run.server_cpu_ms_per_report}", file=sys.stderr)
         print(f"    database transactions per delivered report: {run.transactions_per_report}", file=sys.stderr)
         if statements:
             print(f"    SQL statements per delivered report: {statements}", file=sys.stderr)
