@@ -141,7 +141,8 @@ def databases(pg_server, tmp_path_factory):
             return f"sqlite:///{folder / f'{name}-{uuid.uuid4().hex[:8]}.sqlite3'}"
         if pg_server is None:
             _unavailable("PostgreSQL")
-        admin = admin or create_engine(pg_server, isolation_level="AUTOCOMMIT")
+        # Pre-pinged: `make chaos` restarts PostgreSQL between creating the databases and dropping them.
+        admin = admin or create_engine(pg_server, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
         db = f"gltest_{name}_{uuid.uuid4().hex[:10]}"
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{db}"'))

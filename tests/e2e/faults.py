@@ -7,6 +7,7 @@ import random
 import subprocess
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlparse
 
@@ -28,6 +29,7 @@ class Load:
     stack: Stack
     rate: float
     accepted: list[str] = field(default_factory=list)
+    answers: Counter = field(default_factory=Counter)  # HTTP status (or "no answer") -> requests
     refused: int = 0
     _stop: threading.Event = field(default_factory=threading.Event)
 
@@ -49,11 +51,13 @@ class Load:
         while not self._stop.is_set():
             try:
                 r = requests.post(self.stack.url("intake", "/reports"), json=self._body(rng), timeout=5)
+                self.answers[r.status_code] += 1
                 if r.status_code == 201:
                     self.accepted.append(r.json()["tracking_code"])
                 else:
                     self.refused += 1
             except requests.RequestException:
+                self.answers["no answer"] += 1
                 self.refused += 1  # intake is down: the resident's app would retry; it was never accepted
             next_at += interval
             time.sleep(max(0.0, next_at - time.monotonic()))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 
 from gridlink.runtime.db import make_engine, ping_when_idle
 
@@ -59,5 +59,7 @@ def test_a_request_that_meets_a_dropped_connection_is_told_to_retry():
     response = entrypoint.response_from_exception(dropped)
     assert (response.status_code, response.headers["Retry-After"]) == (503, "1")
     assert b'"unavailable"' in response.data
-    other = DBAPIError("SELECT 1", {}, ValueError("syntax error"))
-    assert entrypoint.response_from_exception(other).status_code == 500
+    shutting_down = OperationalError("SELECT 1", {}, ConnectionError("the database system is shutting down"))
+    assert entrypoint.response_from_exception(shutting_down).status_code == 503
+    programming = ProgrammingError("SELEC 1", {}, ValueError("syntax error"))
+    assert entrypoint.response_from_exception(programming).status_code == 500

@@ -14,12 +14,14 @@ import time
 import traceback
 from functools import partial
 
+from amqp.exceptions import ConnectionError as AMQPConnectionError
 from marshmallow import ValidationError
 from nameko.events import EventHandler
 from nameko.exceptions import ContainerBeingKilled
 from nameko.messaging import QueueConsumer
 from nameko.web.handlers import HttpRequestHandler
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.wrappers import Response
 
 from gridlink.contracts import Envelope, InvalidEvent, parse_envelope
@@ -30,6 +32,13 @@ from gridlink.runtime.personal import open_body
 
 log = logging.getLogger(__name__)
 
+
+# What a dropped broker connection raises (kombu's `connection_errors` for py-amqp).
+BROKER_CONNECTION_ERRORS = (OSError, AMQPConnectionError)
+
+# The database's own operation failed (down, shutting down, refusing connections, pool exhausted, a deadlock or
+# serialisation failure): not the caller's fault, and worth retrying. A programming error stays a 500.
+DATABASE_UNAVAILABLE = (OperationalError, DisconnectionError, PoolTimeout)
 
 # No legitimate event comes near this; a larger body is a mistake or an attack, and is parked unread.
 MAX_BODY_BYTES = 1024 * 1024
@@ -95,7 +104,7 @@ class EventConsumer(EventHandler):
                 handle_result=partial(self.handle_result, message, started),
             )
         except ContainerBeingKilled:
-            self.queue_consumer.requeue_message(message)
+            self._requeue(message)
 
     def handle_result(self, message, started, worker_ctx, result=None, exc_info=None):
         event_type = self.event_type
@@ -105,7 +114,7 @@ class EventConsumer(EventHandler):
             outcome = "duplicate" if result is False else "handled"
             metrics.EVENTS_CONSUMED.labels(event_type, outcome).inc()
             log.info(f"event {outcome}", extra={"fields": {"duration_ms": round(elapsed * 1000, 2)}})
-            self.queue_consumer.ack_message(message)
+            self._ack(message)
             return result, exc_info
         error = "".join(traceback.format_exception(*exc_info))
         attempts = deadletter.attempts_of(message.headers) + 1
@@ -129,21 +138,38 @@ class EventConsumer(EventHandler):
             else:
                 self._dead_letter(message, "handler_failed", error, attempts)
                 metrics.EVENTS_CONSUMED.labels(event_type, "dead_lettered").inc()
-            self.queue_consumer.ack_message(message)
+            self._ack(message)
         except Exception:
             # The broker refused the retry copy: give the message back rather than lose it.
             log.exception("could not schedule a retry; message requeued")
-            self.queue_consumer.requeue_message(message)
+            self._requeue(message)
         return result, exc_info
+
+    def _ack(self, message) -> None:
+        self._settle(self.queue_consumer.ack_message, message, "ack")
+
+    def _requeue(self, message) -> None:
+        self._settle(self.queue_consumer.requeue_message, message, "requeue")
+
+    @staticmethod
+    def _settle(settle, message, what: str) -> None:
+        """Ack or requeue; if the broker connection dropped meanwhile, the broker already holds the message for
+        redelivery (it was never acked), so this is not an error to kill the service for: nameko would stop the
+        whole container. The redelivery is absorbed by the inbox (or retried, for a handler that had failed)."""
+        try:
+            settle(message)
+        except BROKER_CONNECTION_ERRORS as exc:
+            note = f"could not {what} a message: the broker connection dropped; it will be redelivered"
+            log.warning(note, extra={"fields": {"error": repr(exc)}})
 
     def park(self, message, reason: str, error: str) -> None:
         """Dead-letter a message that no retry can fix, then ack it so the consumer keeps going."""
         try:
             self._dead_letter(message, reason, error, deadletter.attempts_of(message.headers))
-            self.queue_consumer.ack_message(message)
+            self._ack(message)
         except Exception:
             log.exception("could not dead-letter a message; requeued")
-            self.queue_consumer.requeue_message(message)
+            self._requeue(message)
 
     def _dead_letter(self, message, reason: str, error: str, attempts: int) -> None:
         headers = deadletter.dead_letter_headers(
@@ -269,9 +295,9 @@ class HttpEntrypoint(HttpRequestHandler):
                 if isinstance(exc, kind):
                     exc = api_error(str(exc))
                     break
-        if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-            # The database dropped a pooled connection (a restart or failover) that had been used too recently to be
-            # pinged; nothing was committed, and the pool has already been replaced: the caller may simply retry.
+        if isinstance(exc, DATABASE_UNAVAILABLE) or (isinstance(exc, DBAPIError) and exc.connection_invalidated):
+            # The database is restarting, failing over or refusing connections, or dropped a pooled connection used
+            # too recently to be pinged: nothing was committed, and the caller may simply retry.
             return json_response(
                 {"error": {"code": "unavailable", "description": "the database connection was lost; retry"}},
                 503,

@@ -1,0 +1,31 @@
+"""An ack or requeue that meets a dropped broker connection is logged, not raised: raised inside nameko's result
+handler it would stop the whole service (seen under `make chaos`), while the broker redelivers the message anyway."""
+
+import pytest
+from amqp.exceptions import ConnectionForced
+
+from gridlink.runtime.entrypoints import EventConsumer
+
+
+def failing(exc):
+    def settle(_message):
+        raise exc
+
+    return settle
+
+
+@pytest.mark.parametrize("dropped", [ConnectionResetError(104, "Connection reset by peer"), ConnectionForced("closed")])
+def test_a_dropped_connection_does_not_escape(dropped, caplog):
+    EventConsumer._settle(failing(dropped), object(), "ack")
+    assert "it will be redelivered" in caplog.text
+
+
+def test_anything_else_still_raises():
+    with pytest.raises(ValueError):
+        EventConsumer._settle(failing(ValueError("a bug")), object(), "ack")
+
+
+def test_a_settled_message_is_settled_once():
+    settled = []
+    EventConsumer._settle(settled.append, "message", "ack")
+    assert settled == ["message"]
