@@ -58,6 +58,17 @@ class Placement:
     address: str | None
     address_id: str | None = None
 
+    def located(self) -> dict:
+        """Where the report is, as the event, the API and the table all name it."""
+        return {
+            "grid_code": self.grid_code,
+            "community_code": self.community_code,
+            "sub_centre_code": self.sub_centre_code,
+            "lat": self.lat,
+            "long": self.long,
+            "address": self.address,
+        }
+
 
 @dataclass(frozen=True)
 class Reporter:
@@ -206,12 +217,7 @@ class Report:
             "urgency": self.urgency,
             # a number typed into the text leaves intake masked, like the reporter's own
             "description": redact_personal(self.description),
-            "grid_code": p.grid_code,
-            "community_code": p.community_code,
-            "sub_centre_code": p.sub_centre_code,
-            "lat": p.lat,
-            "long": p.long,
-            "address": p.address,
+            **p.located(),
             "reporter_phone_masked": mask_phone(self.reporter_phone),
             "submitted_at": self.submitted_at,
             "reporter_ref": self.reporter_ref,
