@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from email.header import decode_header, make_header
+from email.utils import parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -217,6 +218,7 @@ def test_email_goes_through_a_real_smtp_server(double, smtp_server, tmp_path):
     assert received["To"] == "s0100@grid.haibowan.example"
     assert str(make_header(decode_header(received["Subject"]))) == "新案件待办"
     assert received["Message-ID"] == "<m-1@gridlink>"
+    assert parsedate_to_datetime(received["Date"]).tzinfo is not None  # RFC 5322 requires it; smtplib adds none
     assert "您有新的网格案件 HB-1" in received.get_payload(decode=True).decode("utf-8")
 
 

@@ -18,7 +18,7 @@ import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from email.header import Header
-from email.utils import formataddr, parseaddr
+from email.utils import formataddr, formatdate, parseaddr
 from pathlib import Path
 from typing import Any
 
@@ -216,7 +216,8 @@ def mail_bytes(from_header: str, out: Outgoing) -> bytes:
             raise ProviderError(f"email: cannot put {value!r} in a header")
     subject = Header(out.title or DEFAULT_SUBJECT, "utf-8").encode(linesep="\r\n")
     head = (
-        f"From: {from_header}\r\nTo: {out.address}\r\nSubject: {subject}\r\n"
+        # Date and From are the two headers RFC 5322 requires; smtplib adds neither.
+        f"Date: {formatdate(usegmt=True)}\r\nFrom: {from_header}\r\nTo: {out.address}\r\nSubject: {subject}\r\n"
         f"Message-ID: <{out.message_id}@gridlink>\r\nX-GridLink-Correlation: {out.correlation_id}\r\n"
         'MIME-Version: 1.0\r\nContent-Type: text/plain; charset="utf-8"\r\nContent-Transfer-Encoding: base64\r\n\r\n'
     )
