@@ -54,6 +54,7 @@ def _sweep(
     for rate in rates:
         recorders = profile.start(pids, duration, PROFILE_DIR / label, f"{rate:g}") if PROFILE_DIR else []
         statements_before = {name: _scrape(url, STATEMENTS) for name, url in (metrics_urls or {}).items()}
+        events_before = {name: _events(url) for name, url in (metrics_urls or {}).items()}
         run = driver.run_step(
             client,
             sink,
@@ -70,6 +71,9 @@ def _sweep(
             name: round((_scrape(metrics_urls[name], STATEMENTS) - before) / delivered, 1)
             for name, before in statements_before.items()
         }
+        events = {
+            name: _per_report(before, _events(metrics_urls[name]), delivered) for name, before in events_before.items()
+        }
         steps.append(
             {
                 **run.result.as_dict(),
@@ -77,6 +81,7 @@ def _sweep(
                 "cpu_ms_per_report": run.cpu_ms_per_report,
                 "server_cpu_ms_per_report": run.server_cpu_ms_per_report,
                 "transactions_per_report": run.transactions_per_report,
+                "events_per_report": events,
                 "samples": [[round(t, 3), round(lat, 4)] for t, lat in run.samples],
             }
         )
@@ -85,6 +90,10 @@ def _sweep(
         print(f"    database transactions per delivered report: {run.transactions_per_report}", file=sys.stderr)
         if statements:
             print(f"    SQL statements per delivered report: {statements}", file=sys.stderr)
+            print("    events per delivered report (consumed / published):", file=sys.stderr)
+            for name, counts in events.items():
+                if counts["consumed"] or counts["published"]:
+                    print(f"      {name}: {counts['consumed']} / {counts['published']}", file=sys.stderr)
         if recorders:
             profile.finish(recorders)
             print(f"    profiles: {PROFILE_DIR / label}/*-{rate:g}.txt (python -m bench.profile FILE)", file=sys.stderr)
@@ -153,6 +162,35 @@ def run_gridlink(
 
 DUPLICATES = r'^gridlink_events_consumed_total{[^}]*outcome="duplicate"[^}]*} (\S+)$'
 STATEMENTS = r"^gridlink_db_statements_total (\S+)$"
+
+
+CONSUMED = r'^gridlink_events_consumed_total{event_type="([^"]*)",outcome="handled"} (\S+)$'
+PUBLISHED = r'^gridlink_outbox_published_total{event_type="([^"]*)"} (\S+)$'
+
+
+def _events(url: str) -> dict[str, dict[str, float]]:
+    """A process's handled and published events so far, by type (empty if unreachable)."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            text = response.read().decode()
+    except OSError:
+        return {"consumed": {}, "published": {}}
+    return {
+        direction: {m.group(1): float(m.group(2)) for m in re.finditer(pattern, text, re.M)}
+        for direction, pattern in (("consumed", CONSUMED), ("published", PUBLISHED))
+    }
+
+
+def _per_report(before: dict, after: dict, delivered: int) -> dict[str, dict[str, float]]:
+    """Events of each type per delivered report between two `_events` readings, the ones that moved."""
+    return {
+        direction: {
+            kind: round((count - before[direction].get(kind, 0.0)) / delivered, 2)
+            for kind, count in sorted(after[direction].items())
+            if count > before[direction].get(kind, 0.0)
+        }
+        for direction in ("consumed", "published")
+    }
 
 
 def _scrape(url: str, pattern: str) -> float:

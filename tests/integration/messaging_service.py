@@ -1,6 +1,7 @@
 """A small service built on the runtime exactly as the real ones are, for testing the runtime itself.
 
-It consumes dispatch's `case_assigned`, records one row per handled event, and can be told to fail.
+It consumes dispatch's `case_assigned`, records one row per handled event, and can be told to fail;
+`BatchingTestService` does the same in batches.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ add_messaging_tables(metadata)
 
 # How many more times the handler should raise before it succeeds; tests set it.
 FAILURES = {"remaining": 0}
+# Case ids whose events always fail (a poison event inside a batch), and the size of every batch handed over.
+POISONED: set[str] = set()
+BATCH_SIZES: list[int] = []
 
 
 class Flaky(RuntimeError):
@@ -33,6 +37,8 @@ def record_effect(uow, event) -> None:
     if FAILURES["remaining"] > 0:
         FAILURES["remaining"] -= 1
         raise Flaky("the handler failed on purpose")
+    if event.payload["case_id"] in POISONED:
+        raise Flaky("this event always fails")
     uow.session.execute(insert(effects).values(event_id=event.event_id, case_id=event.payload["case_id"]))
     uow.commit()
 
@@ -46,3 +52,15 @@ class MessagingTestService:
     @event_consumer("dispatch", "case_assigned")
     def on_case_assigned(self, event):
         return self.storage.handle(event, record_effect)
+
+
+class BatchingTestService:
+    name = "rbatch"
+
+    storage = Storage(metadata)
+    log_context = LogContext()
+
+    @event_consumer("dispatch", "case_assigned", batch=True)
+    def on_case_assigned(self, events):
+        BATCH_SIZES.append(len(events))
+        return self.storage.handle_all(events, record_effect)

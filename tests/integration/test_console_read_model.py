@@ -17,7 +17,7 @@ import console.adapters
 from console.adapters.orm import metadata
 from console.adapters.repository import ConsoleUnitOfWork
 from console.domain.cases import project
-from console.handlers import record_event
+from console.handlers import record_event, record_events
 from gridlink.contracts import new_envelope, parse_envelope
 from gridlink.runtime.db import Database
 from gridlink.runtime.migrations import upgrade
@@ -38,6 +38,12 @@ def database(new_database, backend):
 def record(database: Database, envelope) -> None:
     """As the consumer hands it over: parsed from the wire."""
     assert database.handle("console.test", parse_envelope(envelope.to_wire()), record_event)
+
+
+def record_together(database: Database, envelopes) -> list[bool]:
+    """As a batching consumer hands them over: one transaction for all."""
+    wire = [parse_envelope(envelope.to_wire()) for envelope in envelopes]
+    return database.handle_all("console.test", wire, record_events, together=True)
 
 
 def stored(database: Database, correlation_id: str):
@@ -153,3 +159,43 @@ def test_workers_recording_the_events_of_the_same_cases_at_once_leave_each_case_
         case, events = stored(database, cid)
         assert case == project(cid, events) and len(events) == 5
         assert case.state == "assigned" and case.overdue and all(e.grid_code == GRID for e in events)
+
+
+@pytest.mark.parametrize("order", [(0, 1, 2), (1, 2, 0), (2, 0, 1), (2, 1, 0)])
+def test_events_recorded_together_give_what_recording_them_one_by_one_gives(database, order):
+    together, alone = str(uuid.uuid4()), str(uuid.uuid4())
+    for cid in (together, alone):
+        record(database, report_accepted(cid))
+    for cid in (alone,):
+        for index in order:
+            record(database, [case_assigned(cid), case_overdue(cid), case_assigned(cid)][index])
+    batch = [case_assigned(together), case_overdue(together), case_assigned(together)]
+    other = str(uuid.uuid4())  # a second case in the same batch, not known yet
+
+    assert record_together(database, [batch[i] for i in order] + [report_accepted(other)]) == [True] * 4
+
+    (case, events), (case_alone, events_alone) = stored(database, together), stored(database, alone)
+    assert case == project(together, events)
+    assert [e.type for e in events] == [e.type for e in events_alone]
+    compared = ("state", "overdue", "grid_code", "assignee_id", "last_event_type", "last_event_at", "reported_at")
+    assert [getattr(case, name) for name in compared] == [getattr(case_alone, name) for name in compared]
+    assert stored(database, other)[0].tracking_code == "HB-261130-AAAAAA"
+
+
+def test_the_newest_events_of_a_known_case_are_stored_with_one_lock_one_insert_and_one_update(database):
+    cid = str(uuid.uuid4())
+    record(database, report_accepted(cid))
+    statements = []
+    event.listen(database.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+
+    record_together(database, [case_assigned(cid), case_overdue(cid)])
+
+    case_statements = [s for s in statements if "processed_events" not in s]
+    assert len(case_statements) == 3, case_statements  # the lock, both events, the case's change
+    case, events = stored(database, cid)
+    assert case == project(cid, events)
+    assert (case.state, case.overdue, [e.type for e in events]) == (
+        "assigned",
+        True,
+        ["report_accepted", "case_assigned", "case_overdue"],
+    )

@@ -41,6 +41,7 @@ class Settings:
     auth_secret: str
     pii_key: str
     db_pool_size: int
+    event_batch: int = 20
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -120,5 +121,8 @@ def load_settings(service: str, default_port: int, env: Mapping[str, str] | None
         auth_secret=env.get("GRIDLINK_AUTH_SECRET", DEFAULT_SECRET),
         pii_key=env.get("GRIDLINK_PII_KEY", DEFAULT_PII_KEY),
         db_pool_size=int(_number(env, "DB_POOL_SIZE", "5", int)),
+        # The most events a batching consumer handles in one transaction (only those already waiting; 1: one at a
+        # time). A batch cannot exceed the unacked messages the broker lets a consumer hold (max_workers).
+        event_batch=max(1, int(_number(env, "EVENT_BATCH", "20", int))),
         extra={k: v for k, v in env.items() if k.startswith(service.upper() + "_")},
     )

@@ -55,11 +55,14 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
 
 def count_statements(engine: Engine) -> None:
-    """Count every statement on /metrics: statements per unit of work are what a service's CPU follows."""
+    """Count every statement on /metrics: statements per unit of work are what a service's CPU follows.
+
+    An executemany with a list of parameter sets is one statement per set: psycopg2 sends each on its own round
+    trip. (SQLAlchemy's own multi-row INSERT arrives here as one statement with one dict, and is counted once.)"""
 
     @event.listens_for(engine, "before_cursor_execute")
-    def _counted(*_args):
-        metrics.DB_STATEMENTS.inc()
+    def _counted(_conn, _cursor, _statement, parameters, _context, executemany):
+        metrics.DB_STATEMENTS.inc(len(parameters) if executemany and isinstance(parameters, list | tuple) else 1)
 
 
 # pool_pre_ping would cost a round trip (and ~0.3 ms of Python) on every checkout, that is every transaction. A
@@ -134,6 +137,21 @@ def _inbox_claim(inbox: Table) -> TextClause:
     return upsert(inbox, ("consumer", "event_id"))
 
 
+@cache
+def _inbox_claim_many(inbox: Table, rows: int) -> TextClause:
+    """The inbox claim of `rows` events in one statement, returning the ids it claimed (the others were handled
+    already). One cached statement per batch size."""
+    columns = ("consumer", "event_id", "event_type", "processed_at")
+    values = ", ".join("(" + ", ".join(f":{name}_{i}" for name in columns) + ")" for i in range(rows))
+    sql = (
+        f'INSERT INTO "{inbox.name}" ({", ".join(columns)}) VALUES {values}'
+        " ON CONFLICT (consumer, event_id) DO NOTHING RETURNING event_id"
+    )
+    return text(sql).bindparams(
+        *(bindparam(f"{name}_{i}", type_=inbox.c[name].type) for i in range(rows) for name in columns)
+    )
+
+
 def ping(engine: Engine) -> None:
     with engine.connect() as conn:
         conn.execute(text("SELECT 1"))
@@ -167,6 +185,10 @@ class UnitOfWork:
         self.session: Session
         # Each published row with the transaction (savepoint, or the whole) it was written in.
         self._uncommitted: list[tuple[SessionTransaction, Committed]] = []
+        # Set while handlers share this unit of work (`Database.handle_all`): their commits only count, and the
+        # batch commits once at the end.
+        self._deferred = False
+        self.commits = 0
 
     def __enter__(self) -> UnitOfWork:
         self.session = self._session_factory()
@@ -176,19 +198,37 @@ class UnitOfWork:
         return self
 
     def __exit__(self, *exc_info) -> None:
-        self.rollback()
+        self.session.rollback()  # what was not committed; forgets its published rows (see `_rolled_back`)
         self.session.close()
 
     def _open_repositories(self, session: Session) -> None:
         """Hook for subclasses."""
 
+    def read_snapshot(self) -> None:
+        """Make every read that follows in this unit of work see one snapshot of the database.
+
+        PostgreSQL's default (READ COMMITTED) gives each statement its own: a view read in two queries (a summary,
+        then its details) can show a summary older than the details committed in between. Call before the first
+        read. (SQLite reads in WAL mode without a transaction; its reads are not made to share one.)"""
+        if self.session.get_bind().dialect.name == "postgresql":
+            self.session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+
     def commit(self) -> None:
+        self.commits += 1
+        if not self._deferred:
+            self._commit_now()
+
+    def _commit_now(self) -> None:
         self.session.commit()
         if self._uncommitted and self._handoff is not None:
             self._handoff.put(row for _, row in self._uncommitted)
         self._uncommitted = []
 
     def rollback(self) -> None:
+        if self._deferred:
+            # It would undo the other handlers' work too: the batch is abandoned, and each of its events is then
+            # handled alone, where this rollback means what its handler meant.
+            raise BatchAbandoned("a handler rolled back its work inside a batch")
         self.session.rollback()  # which forgets the rows published so far (see `_rolled_back`)
 
     def _rolled_back(self, transaction: SessionTransaction) -> None:
@@ -275,6 +315,25 @@ class UnitOfWork:
         )
         return claimed.rowcount == 1
 
+    def claim_events(self, consumer: str, envelopes: list[Envelope]) -> set[str]:
+        """`claim_event` for several events in one statement: the ids of those not handled before."""
+        now = datetime.now(UTC)
+        params = {}
+        for i, envelope in enumerate(envelopes):
+            params.update(
+                {
+                    f"consumer_{i}": consumer,
+                    f"event_id_{i}": envelope.event_id,
+                    f"event_type_{i}": envelope.type,
+                    f"processed_at_{i}": now,
+                }
+            )
+        return set(self.session.execute(_inbox_claim_many(self._inbox, len(envelopes)), params).scalars())
+
+
+class BatchAbandoned(RuntimeError):
+    """A batch of events could not be handled together; nothing of it was committed (see `Database.handle_all`)."""
+
 
 def _forget_rolled_back_rows(session: Session, transaction: SessionTransaction) -> None:
     """A savepoint (or the whole transaction) rolled back: its outbox rows are gone, so are their hand-offs."""
@@ -321,6 +380,49 @@ class Database:
                 return False
             handler(uow, envelope)
             return True
+
+    def handle_all(
+        self, consumer: str, envelopes: list[Envelope], handler: Callable, together: bool = False
+    ) -> list[bool]:
+        """`handle` for several events in one transaction: one commit (and one relay hand-off) instead of one per
+        event, which is most of an event's cost when the handler itself is small. `handler(uow, envelope)` runs
+        per event; with `together`, `handler(uow, envelopes)` once, for those not handled before (it may then
+        share reads and writes between them; it publishes with explicit correlation ids).
+
+        All or nothing: if a handler raises, rolls back or does not commit, nothing is committed and
+        `BatchAbandoned` (or the handler's error) propagates; the caller then handles each event alone, where
+        that handler's outcome is its own. Returns, per envelope in order, False for one already handled.
+        """
+        if len(envelopes) == 1:  # alone, exactly as `handle`: a handler may roll back or not commit
+            alone = (lambda uow, envelope: handler(uow, [envelope])) if together else handler
+            return [self.handle(consumer, envelopes[0], alone)]
+        handled = [False] * len(envelopes)
+        # Rows a handler locks are locked until the batch commits: taking the cases in one order (stable, so a
+        # case's own events keep theirs) means two replicas' batches wait for each other instead of deadlocking.
+        order = sorted(range(len(envelopes)), key=lambda i: envelopes[i].correlation_id)
+        with self.uow() as uow:
+            uow._deferred = True
+            unclaimed = uow.claim_events(consumer, envelopes)
+            fresh = []
+            for i in order:
+                if envelopes[i].event_id in unclaimed:
+                    unclaimed.discard(envelopes[i].event_id)  # a second copy in this batch is a duplicate too
+                    handled[i] = True
+                    fresh.append(envelopes[i])
+                else:
+                    log.info("duplicate event ignored", extra={"fields": {"event_id": envelopes[i].event_id}})
+            calls = [(envelope, envelope) for envelope in fresh]  # (the cause to publish under, the work)
+            if together:
+                calls = [(None, fresh)] if fresh else []
+            for cause, work in calls:
+                uow.cause = cause
+                commits = uow.commits
+                handler(uow, work)
+                if uow.commits == commits:
+                    raise BatchAbandoned(f"the handler of {consumer} did not commit")
+            uow._deferred = False
+            uow._commit_now()
+        return handled
 
     def dispose(self) -> None:
         self.engine.dispose()

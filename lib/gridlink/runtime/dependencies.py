@@ -153,6 +153,10 @@ class ServiceStore:
         """Handle a consumed event once for this entrypoint (see `Database.handle`)."""
         return self.database.handle(self.consumer, envelope, handler)
 
+    def handle_all(self, envelopes: list[Envelope], handler, together: bool = False) -> list[bool]:
+        """Several consumed events in one transaction, each once (see `Database.handle_all`)."""
+        return self.database.handle_all(self.consumer, envelopes, handler, together)
+
     def readiness(self) -> dict[str, str]:
         checks = {}
         for name, check in (("database", lambda: ping(self.database.engine)), ("broker", self._broker_answers)):
@@ -176,9 +180,13 @@ class LogContext(DependencyProvider):
 
     def worker_setup(self, worker_ctx):
         fields = {"entrypoint": worker_ctx.entrypoint.method_name}
-        if worker_ctx.args and isinstance(worker_ctx.args[0], Envelope):
-            envelope = worker_ctx.args[0]
-            fields.update(event_type=envelope.type, event_id=envelope.event_id, correlation_id=envelope.correlation_id)
+        first = worker_ctx.args[0] if worker_ctx.args else None
+        if isinstance(first, list) and len(first) == 1:
+            first = first[0]  # a batch of one reads like a single event
+        if isinstance(first, Envelope):
+            fields.update(event_type=first.type, event_id=first.event_id, correlation_id=first.correlation_id)
+        elif isinstance(first, list):
+            fields.update(batch_size=len(first))
         self._tokens[worker_ctx] = logs.push_context(**fields)
 
     def worker_teardown(self, worker_ctx):

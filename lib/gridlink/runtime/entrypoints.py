@@ -4,6 +4,10 @@ HTTP entrypoint that maps errors to precise 4xx responses in one place.
 nameko acks a message even when its handler raised, which would drop the event. `EventConsumer` instead sends a
 failed message to a delayed retry queue, and after the last retry to the service's dead-letter queue, and only then
 acks. A body that cannot be decoded or does not match its contract goes straight to dead-letter.
+
+With `batch=True` the method receives a list of up to `EVENT_BATCH` envelopes: the messages that arrived together,
+handed to one worker (and, with `storage.handle_all`, one transaction). Nothing waits to fill a batch: a message
+that arrives alone is handled alone at once; only a backlog makes batches, which is when the per-event cost matters.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import json
 import logging
 import time
 import traceback
+from dataclasses import dataclass
 from functools import partial
 
 from amqp.exceptions import ConnectionError as AMQPConnectionError
@@ -63,10 +68,27 @@ class ReliableQueueConsumer(QueueConsumer):
         provider.park(message, "undecodable", f"{type(exc).__name__}: {exc}")
 
 
+@dataclass(frozen=True)
+class Taken:
+    """A message taken off the queue and not yet settled, with its parsed envelope."""
+
+    envelope: Envelope
+    message: object
+    started: float
+
+
 class EventConsumer(EventHandler):
-    """`@event_consumer("intake", "report_accepted")`: the method receives a validated `Envelope`."""
+    """`@event_consumer("intake", "report_accepted")`: the method receives a validated `Envelope`;
+    `@event_consumer(..., batch=True)`: a list of them (see the module's docstring)."""
 
     queue_consumer = ReliableQueueConsumer()
+
+    def __init__(self, source_service, event_type, batch: bool = False, **kwargs):
+        super().__init__(source_service, event_type, **kwargs)
+        self.batches = batch
+        self.batch = 1
+        self._taken: list[Taken] = []
+        self._flush_scheduled = False
 
     def setup(self):
         super().setup()
@@ -75,6 +97,7 @@ class EventConsumer(EventHandler):
         self.retry_delays = settings.retry_delays
         self.pii_key = settings.pii_key
         self.bus = Bus(settings.amqp_uri)
+        self.batch = settings.event_batch if self.batches else 1
 
     @property
     def consumer_name(self) -> str:
@@ -92,7 +115,63 @@ class EventConsumer(EventHandler):
             self.park(message, "invalid", str(exc))
             return
         started = time.perf_counter()
-        self._spawn(envelope, message, started)
+        if self.batches:
+            self._gather(Taken(envelope, message, started))
+        else:
+            self._spawn(envelope, message, started)
+
+    def _gather(self, taken: Taken) -> None:
+        # nameko hands each message to its own green thread as the consumer reads it off the socket; those threads
+        # run one after another before the flush scheduled by the first, so the flush takes all that arrived
+        # together, and no more: it never waits for a message that has not arrived.
+        self._taken.append(taken)
+        if len(self._taken) >= self.batch:
+            self._flush()
+        elif not self._flush_scheduled:
+            self._flush_scheduled = True
+            self.container.spawn_managed_thread(self._scheduled_flush, identifier=f"{self.consumer_name}.flush")
+
+    def _scheduled_flush(self) -> None:
+        self._flush_scheduled = False
+        self._flush()
+
+    def _flush(self) -> None:
+        batch, self._taken = self._taken, []
+        if batch:
+            self._spawn_batch(batch)
+
+    def _spawn_batch(self, batch: list[Taken]) -> None:
+        try:
+            self.container.spawn_worker(
+                self,
+                ([taken.envelope for taken in batch],),
+                {},
+                context_data=self.unpack_message_headers(batch[0].message),
+                handle_result=partial(self.handle_batch_result, batch),
+            )
+        except ContainerBeingKilled:
+            for taken in batch:
+                self._requeue(taken.message)
+
+    def handle_batch_result(self, batch: list[Taken], worker_ctx, result=None, exc_info=None):
+        if exc_info is None:
+            for taken, handled in zip(batch, result, strict=True):
+                self._handled(taken.message, taken.started, duplicate=handled is False)
+            return result, exc_info
+        if len(batch) == 1:
+            return self.handle_result(batch[0].message, batch[0].started, worker_ctx, None, exc_info)
+        # Nothing of the batch was committed. Each event is handled alone, so the one that fails is retried or
+        # dead-lettered by itself and the others go through.
+        log.warning(
+            "a batch failed; its events are handled one by one",
+            extra={"fields": {"events": len(batch), "error": repr(exc_info[1])}},
+        )
+        self.container.spawn_managed_thread(partial(self._one_by_one, batch), identifier=f"{self.consumer_name}.split")
+        return result, exc_info
+
+    def _one_by_one(self, batch: list[Taken]) -> None:
+        for taken in batch:
+            self._spawn_batch([taken])
 
     def _spawn(self, envelope: Envelope, message, started: float):
         try:
@@ -106,16 +185,20 @@ class EventConsumer(EventHandler):
         except ContainerBeingKilled:
             self._requeue(message)
 
+    def _handled(self, message, started: float, duplicate: bool) -> None:
+        elapsed = time.perf_counter() - started
+        metrics.HANDLER_DURATION.labels(self.event_type).observe(elapsed)
+        outcome = "duplicate" if duplicate else "handled"
+        metrics.EVENTS_CONSUMED.labels(self.event_type, outcome).inc()
+        log.info(f"event {outcome}", extra={"fields": {"duration_ms": round(elapsed * 1000, 2)}})
+        self._ack(message)
+
     def handle_result(self, message, started, worker_ctx, result=None, exc_info=None):
         event_type = self.event_type
-        elapsed = time.perf_counter() - started
-        metrics.HANDLER_DURATION.labels(event_type).observe(elapsed)
         if exc_info is None:
-            outcome = "duplicate" if result is False else "handled"
-            metrics.EVENTS_CONSUMED.labels(event_type, outcome).inc()
-            log.info(f"event {outcome}", extra={"fields": {"duration_ms": round(elapsed * 1000, 2)}})
-            self._ack(message)
+            self._handled(message, started, duplicate=result is False)
             return result, exc_info
+        metrics.HANDLER_DURATION.labels(event_type).observe(time.perf_counter() - started)
         error = "".join(traceback.format_exception(*exc_info))
         attempts = deadletter.attempts_of(message.headers) + 1
         try:

@@ -7,7 +7,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, ge
 
 DB_STATEMENTS = Counter(
     "gridlink_db_statements_total",
-    "SQL statements this process sent to its database (an executemany counts once): a service's main cost driver.",
+    "SQL statements this process sent to its database, one per round trip: a service's main cost driver.",
 )
 EVENTS_CONSUMED = Counter(
     "gridlink_events_consumed_total",

@@ -27,12 +27,51 @@ class GridNotFound(LookupError):
 
 
 def record_event(uow: ConsoleUnitOfWork, event: Envelope, now: datetime | None = None) -> None:
-    """Keep the event and fold it into its case's summary, in one transaction.
+    """Keep the event and fold it into its case's summary, in one transaction."""
+    record_events(uow, [event], now)
 
-    The newest event of a case is folded into the stored summary alone; one that arrived out of order (or a
+
+def record_events(uow: ConsoleUnitOfWork, events: list[Envelope], now: datetime | None = None) -> None:
+    """Keep the events and fold each into its case's summary, in one transaction.
+
+    The newest events of a case are folded into the stored summary alone; one that arrived out of order (or a
     resumption) refolds the case from all its events, which gives the same summary whatever the arrival order.
     """
     now = now or datetime.now(UTC)
+    by_case: dict[str, list[Envelope]] = {}
+    for event in events:
+        by_case.setdefault(event.correlation_id, []).append(event)
+    for group in by_case.values():
+        if not _record_newest(uow, group, now):
+            for event in group:
+                _record_one(uow, event, now)
+    uow.commit()
+
+
+def _record_newest(uow: ConsoleUnitOfWork, group: list[Envelope], now: datetime) -> bool:
+    """Several events of one known case that are all its newest (a report's messages arrive together): one lock,
+    one insert and one update for all of them. False, with nothing written, when that does not apply."""
+    if len(group) < 2:
+        return False
+    existing = uow.cases.get_for_update(group[0].correlation_id)
+    if existing is None:
+        return False
+    case, arrived = existing, []
+    for event in group:
+        grid_code = event.payload.get("grid_code") or case.grid_code
+        folded = advance(case, _arriving(event, grid_code))
+        if folded is None:
+            return False
+        case = folded
+        arrived.append((event, grid_code))
+    uow.events.add_all(arrived, now)
+    uow.cases.update(case, existing)
+    if case.grid_code and (existing.grid_code is None or any(grid is None for _, grid in arrived)):
+        uow.events.fill_grid(case.correlation_id, case.grid_code)
+    return True
+
+
+def _record_one(uow: ConsoleUnitOfWork, event: Envelope, now: datetime) -> None:
     key = event.correlation_id
     existing = uow.cases.get_for_update(key)
     grid_code = event.payload.get("grid_code") or (existing.grid_code if existing else None)
@@ -53,7 +92,6 @@ def record_event(uow: ConsoleUnitOfWork, event: Envelope, now: datetime | None =
     # unknown until now, may lack it.
     if case.grid_code and (grid_code is None or (existing is not None and existing.grid_code is None)):
         uow.events.fill_grid(key, case.grid_code)
-    uow.commit()
 
 
 def _arriving(event: Envelope, grid_code: str | None) -> RecordedEvent:
@@ -76,6 +114,7 @@ def in_scope(scope: str | None, grid_code: str | None) -> bool:
 def timeline(uow: ConsoleUnitOfWork, key: str, scope: str | None) -> tuple[Timeline, list[dict]]:
     """The case view: the summary, every event of its correlation_id, and the actions taken through the console."""
     with uow:
+        uow.read_snapshot()  # the summary and the events it folds, as of one moment
         case = uow.cases.get(key)
         if case is None or not in_scope(scope, case.grid_code):
             raise CaseNotFound(f"no case {key!r} that you may see")

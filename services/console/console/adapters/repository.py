@@ -11,13 +11,12 @@ from dataclasses import fields
 from datetime import UTC, datetime
 
 from sqlalchemy import bindparam, func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from console.adapters.orm import actions, cases, events
 from console.domain.cases import OPEN_STATES, CaseSummary, RecordedEvent
 from gridlink.contracts import Envelope, contract_for
-from gridlink.runtime.db import UnitOfWork, as_utc
+from gridlink.runtime.db import UnitOfWork, as_utc, upsert
 
 _CASE_FIELDS = [f.name for f in fields(CaseSummary)]
 _TIMES = [c.name for c in cases.columns if c.type.python_type is datetime]
@@ -40,10 +39,8 @@ _CASE_FOR_UPDATE = _CASE.with_for_update()
 # Sets the columns the parameters name: what changed (see `CaseRepository.update`).
 _UPDATE_CASE = update(cases).where(cases.c.correlation_id == bindparam("key"))
 _ADD_EVENT_AND_UPDATE_CASE = _UPDATE_CASE.add_cte(insert(events).values(_EVENT_VALUES).cte("recorded"))
-_ADD_CASE = {
-    dialect.dialect.name: dialect.insert(cases).on_conflict_do_nothing(index_elements=[cases.c.correlation_id])
-    for dialect in (postgresql, sqlite)
-}
+# Cached text (a dialect's ON CONFLICT insert is compiled afresh on every execution; see `upsert`).
+_ADD_CASE = upsert(cases, ("correlation_id",))
 
 
 class EventRepository:
@@ -52,20 +49,7 @@ class EventRepository:
 
     def add(self, envelope: Envelope, grid_code: str | None, now: datetime, case_changes: dict | None = None) -> None:
         """Store the event; with `case_changes` (see `CaseRepository.changes`), also write them to its case."""
-        values = {
-            "event_id": envelope.event_id,
-            "type": envelope.type,
-            "version": envelope.version,
-            "source": envelope.source,
-            "correlation_id": envelope.correlation_id,
-            "occurred_at": envelope.occurred_at,
-            "received_at": now,
-            "grid_code": grid_code,
-            # Stored as it arrived: the payload passed its contract then, so it is not validated again.
-            "payload": json.dumps(
-                contract_for(envelope.type, envelope.version).serialise(envelope.payload), ensure_ascii=False
-            ),
-        }
+        values = _event_values(envelope, grid_code, now)
         if not case_changes:
             self.session.execute(_ADD_EVENT, values)
         elif self.session.get_bind().dialect.name == "postgresql":
@@ -74,6 +58,10 @@ class EventRepository:
         else:
             self.session.execute(_ADD_EVENT, values)
             self.session.execute(_UPDATE_CASE, case_changes)
+
+    def add_all(self, arrived: list[tuple[Envelope, str | None]], now: datetime) -> None:
+        """Store several events (each with its grid code) in one statement."""
+        self.session.execute(_ADD_EVENT, [_event_values(envelope, grid_code, now) for envelope, grid_code in arrived])
 
     def for_correlation(self, correlation_id: str) -> list[RecordedEvent]:
         return [_event(row) for row in self.session.execute(_EVENTS_OF, {"key": correlation_id}).mappings()]
@@ -112,8 +100,7 @@ class CaseRepository:
 
     def add(self, case: CaseSummary) -> bool:
         """Insert a new case; False, and nothing written, when a case with its correlation_id exists already."""
-        statement = _ADD_CASE[self.session.get_bind().dialect.name]
-        return self.session.execute(statement, _row(case)).rowcount == 1
+        return self.session.execute(_ADD_CASE, _row(case)).rowcount == 1
 
     def update(self, case: CaseSummary, stored: CaseSummary) -> None:
         changes = self.changes(case, stored)
@@ -180,6 +167,23 @@ def _event(row) -> RecordedEvent:
         payload=payload,
         grid_code=row["grid_code"],
     )
+
+
+def _event_values(envelope: Envelope, grid_code: str | None, now: datetime) -> dict:
+    return {
+        "event_id": envelope.event_id,
+        "type": envelope.type,
+        "version": envelope.version,
+        "source": envelope.source,
+        "correlation_id": envelope.correlation_id,
+        "occurred_at": envelope.occurred_at,
+        "received_at": now,
+        "grid_code": grid_code,
+        # Stored as it arrived: the payload passed its contract then, so it is not validated again.
+        "payload": json.dumps(
+            contract_for(envelope.type, envelope.version).serialise(envelope.payload), ensure_ascii=False
+        ),
+    }
 
 
 def _row(case: CaseSummary) -> dict:

@@ -55,9 +55,11 @@ class Dispatch(DependencyProvider):
 
 
 def _recorder(source: str, event_type: str):
-    @event_consumer(source, event_type)
-    def consume(self, event):
-        return self.storage.handle(event, handlers.record_event)
+    # Batched: a report's five or so `message_sent` arrive together, and the read model's cost is mostly per
+    # transaction, not per event.
+    @event_consumer(source, event_type, batch=True)
+    def consume(self, events):
+        return self.storage.handle_all(events, handlers.record_events, together=True)
 
     consume.__name__ = f"on_{event_type}"
     return consume

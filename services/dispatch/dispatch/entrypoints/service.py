@@ -172,9 +172,9 @@ class DispatchService(OpsEndpoints):
 
     # ---- the bus --------------------------------------------------------------------------------------------
 
-    @event_consumer("intake", "report_accepted")
-    def on_report_accepted(self, event):
-        return self.storage.handle(event, partial(handlers.open_case, ref=self.reference))
+    @event_consumer("intake", "report_accepted", batch=True)
+    def on_report_accepted(self, events):
+        return self.storage.handle_all(events, partial(handlers.open_case, ref=self.reference))
 
     @event_consumer("mediation", "agreement_reached")
     def on_agreement_reached(self, event):

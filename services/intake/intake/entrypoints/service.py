@@ -334,35 +334,35 @@ class IntakeService(OpsEndpoints):
 
     # Dispatch's case lifecycle, as the public sees it
 
-    def _progress(self, event):
+    def _progress(self, events):
         retention = timedelta(days=retention_days(self.storage.settings))
-        return self.storage.handle(
-            event, partial(handlers.record_case_progress, ref=self.reference, retention=retention)
+        return self.storage.handle_all(
+            events, partial(handlers.record_case_progress, ref=self.reference, retention=retention)
         )
 
-    @event_consumer("dispatch", "case_assigned")
-    def on_case_assigned(self, event):
-        return self._progress(event)
+    @event_consumer("dispatch", "case_assigned", batch=True)
+    def on_case_assigned(self, events):
+        return self._progress(events)
 
-    @event_consumer("dispatch", "case_accepted")
-    def on_case_accepted(self, event):
-        return self._progress(event)
+    @event_consumer("dispatch", "case_accepted", batch=True)
+    def on_case_accepted(self, events):
+        return self._progress(events)
 
-    @event_consumer("dispatch", "case_returned")
-    def on_case_returned(self, event):
-        return self._progress(event)
+    @event_consumer("dispatch", "case_returned", batch=True)
+    def on_case_returned(self, events):
+        return self._progress(events)
 
-    @event_consumer("dispatch", "case_escalated")
-    def on_case_escalated(self, event):
-        return self._progress(event)
+    @event_consumer("dispatch", "case_escalated", batch=True)
+    def on_case_escalated(self, events):
+        return self._progress(events)
 
-    @event_consumer("dispatch", "case_resolved")
-    def on_case_resolved(self, event):
-        return self._progress(event)
+    @event_consumer("dispatch", "case_resolved", batch=True)
+    def on_case_resolved(self, events):
+        return self._progress(events)
 
-    @event_consumer("dispatch", "case_closed")
-    def on_case_closed(self, event):
-        return self._progress(event)
+    @event_consumer("dispatch", "case_closed", batch=True)
+    def on_case_closed(self, events):
+        return self._progress(events)
 
     @PartnerReferralConsumer.decorator(PARTNER_EXCHANGE, "referral_submitted")
     def on_partner_referral(self, event):

@@ -88,57 +88,57 @@ class NotificationService(OpsEndpoints):
         UnknownTemplate: ApiError,
     }
 
-    def _on(self, event):
-        return self.storage.handle(event, partial(handlers.on_event, notifier=self.storage.notifier))
+    def _on(self, events):
+        return self.storage.handle_all(events, partial(handlers.on_event, notifier=self.storage.notifier))
 
     # One consumer per (source, event type); what each becomes is in notification-rules.json.
-    @event_consumer("dispatch", "case_assigned")
-    def on_case_assigned(self, event):
-        return self._on(event)
+    @event_consumer("dispatch", "case_assigned", batch=True)
+    def on_case_assigned(self, events):
+        return self._on(events)
 
-    @event_consumer("dispatch", "case_accepted")
-    def on_case_accepted(self, event):
-        return self._on(event)
+    @event_consumer("dispatch", "case_accepted", batch=True)
+    def on_case_accepted(self, events):
+        return self._on(events)
 
-    @event_consumer("dispatch", "case_due_soon")
-    def on_case_due_soon(self, event):
-        return self._on(event)
+    @event_consumer("dispatch", "case_due_soon", batch=True)
+    def on_case_due_soon(self, events):
+        return self._on(events)
 
-    @event_consumer("dispatch", "case_overdue")
-    def on_case_overdue(self, event):
-        return self._on(event)
+    @event_consumer("dispatch", "case_overdue", batch=True)
+    def on_case_overdue(self, events):
+        return self._on(events)
 
-    @event_consumer("dispatch", "case_escalated")
-    def on_case_escalated(self, event):
-        return self._on(event)
+    @event_consumer("dispatch", "case_escalated", batch=True)
+    def on_case_escalated(self, events):
+        return self._on(events)
 
-    @event_consumer("dispatch", "case_resolved")
-    def on_case_resolved(self, event):
-        return self._on(event)
+    @event_consumer("dispatch", "case_resolved", batch=True)
+    def on_case_resolved(self, events):
+        return self._on(events)
 
-    @event_consumer("dispatch", "case_evaluated")
-    def on_case_evaluated(self, event):
-        return self._on(event)
+    @event_consumer("dispatch", "case_evaluated", batch=True)
+    def on_case_evaluated(self, events):
+        return self._on(events)
 
-    @event_consumer("intake", "report_accepted")
-    def on_report_accepted(self, event):
-        return self._on(event)
+    @event_consumer("intake", "report_accepted", batch=True)
+    def on_report_accepted(self, events):
+        return self._on(events)
 
-    @event_consumer("intake", "reporter_contact_registered")
-    def on_reporter_contact_registered(self, event):
-        return self._on(event)
+    @event_consumer("intake", "reporter_contact_registered", batch=True)
+    def on_reporter_contact_registered(self, events):
+        return self._on(events)
 
-    @event_consumer("mediation", "party_contact_registered")
-    def on_party_contact_registered(self, event):
-        return self._on(event)
+    @event_consumer("mediation", "party_contact_registered", batch=True)
+    def on_party_contact_registered(self, events):
+        return self._on(events)
 
-    @event_consumer("mediation", "session_scheduled")
-    def on_session_scheduled(self, event):
-        return self._on(event)
+    @event_consumer("mediation", "session_scheduled", batch=True)
+    def on_session_scheduled(self, events):
+        return self._on(events)
 
-    @event_consumer("volunteer", "order_dispatched")
-    def on_order_dispatched(self, event):
-        return self._on(event)
+    @event_consumer("volunteer", "order_dispatched", batch=True)
+    def on_order_dispatched(self, events):
+        return self._on(events)
 
     @http("GET", "/inbox/<string:recipient_id>")
     def get_inbox(self, request, recipient_id):

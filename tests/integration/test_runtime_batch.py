@@ -1,0 +1,202 @@
+"""Batched consumption: `Database.handle_all` on both backends, and `@event_consumer(..., batch=True)` against a real
+RabbitMQ and a real database. A batch is all or nothing, and an event that fails inside one is handled alone."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+from kombu import Connection
+from sqlalchemy import create_engine, event, func, insert, select
+
+from gridlink.runtime import deadletter, dlq
+from gridlink.runtime.config import load_settings
+from gridlink.runtime.db import BatchAbandoned, Database
+from gridlink.runtime.handoff import OutboxHandoff
+from tests.integration import messaging_service
+from tests.integration.messaging_service import BatchingTestService, effects, metadata, record_effect
+from tests.integration.test_consumer import case_assigned, publish
+from tests.polling import wait_for
+
+CONSUMER = "rbatch.on_case_assigned"
+
+
+@pytest.fixture
+def database(runtime_database):
+    messaging_service.FAILURES["remaining"] = 0
+    messaging_service.POISONED.clear()
+    return runtime_database("batch", metadata, "rtest")
+
+
+def effect_ids(engine) -> list[str]:
+    with engine.connect() as conn:
+        return sorted(conn.execute(select(effects.c.event_id)).scalars())
+
+
+def inbox_ids(engine) -> list[str]:
+    inbox = metadata.tables["processed_events"]
+    with engine.connect() as conn:
+        return sorted(conn.execute(select(inbox.c.event_id)).scalars())
+
+
+def test_a_batch_is_handled_in_one_transaction_with_one_claim(database):
+    envelopes = [case_assigned() for _ in range(5)]
+    statements = []
+    event.listen(database.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    commits = []
+    event.listen(database.engine, "commit", lambda conn: commits.append(conn))
+
+    assert database.handle_all(CONSUMER, envelopes, record_effect) == [True] * 5
+
+    assert effect_ids(database.engine) == sorted(e.event_id for e in envelopes)
+    assert inbox_ids(database.engine) == sorted(e.event_id for e in envelopes)
+    assert len(commits) == 1
+    claims = [s for s in statements if s.startswith('INSERT INTO "processed_events"')]
+    assert len(claims) == 1 and claims[0].count("(") >= 5  # five rows in one INSERT
+
+
+def test_events_handled_before_or_twice_in_the_batch_have_no_second_effect(database):
+    first, second = case_assigned(), case_assigned()
+    assert database.handle(CONSUMER, first, record_effect) is True
+
+    assert database.handle_all(CONSUMER, [first, second, second], record_effect) == [False, True, False]
+
+    assert effect_ids(database.engine) == sorted([first.event_id, second.event_id])
+
+
+def test_a_failing_handler_leaves_nothing_of_the_batch(database):
+    envelopes = [case_assigned() for _ in range(3)]
+    messaging_service.POISONED.add(envelopes[1].payload["case_id"])
+
+    with pytest.raises(messaging_service.Flaky):
+        database.handle_all(CONSUMER, envelopes, record_effect)
+
+    assert effect_ids(database.engine) == []
+    assert inbox_ids(database.engine) == []
+
+
+def test_a_handler_that_rolls_back_or_does_not_commit_abandons_the_batch(database):
+    def rolls_back(uow, envelope):
+        uow.session.execute(insert(effects).values(event_id=envelope.event_id, case_id="undone"))
+        uow.rollback()
+
+    def forgets_to_commit(uow, envelope):
+        uow.session.execute(insert(effects).values(event_id=envelope.event_id, case_id="undone"))
+
+    for handler in (rolls_back, forgets_to_commit):
+        with pytest.raises(BatchAbandoned):
+            database.handle_all(CONSUMER, [case_assigned(), case_assigned()], handler)
+    assert effect_ids(database.engine) == []
+    assert inbox_ids(database.engine) == []
+
+
+def test_a_batch_of_one_is_handled_exactly_as_a_single_event(database):
+    def forgets_to_commit(uow, envelope):
+        uow.session.execute(insert(effects).values(event_id=envelope.event_id, case_id="undone"))
+
+    # As `handle`: what the handler does not commit is rolled back, inbox row included, and no error is raised.
+    assert database.handle_all(CONSUMER, [case_assigned()], forgets_to_commit) == [True]
+    assert effect_ids(database.engine) == []
+    assert inbox_ids(database.engine) == []
+
+
+def test_events_published_in_a_batch_are_handed_to_the_relay_only_after_its_one_commit(runtime_database):
+    handoff = OutboxHandoff("test-owner", wake=lambda: None)
+    database = runtime_database("batch_handoff", metadata, "dispatch", handoff=handoff)
+    seen_before_commit = []
+
+    def publishes(uow, envelope):
+        uow.publish("case_assigned", {**envelope.payload, "deadline_at": datetime(2026, 12, 4, 9, 0, tzinfo=UTC)})
+        uow.commit()
+        seen_before_commit.append(len(handoff))
+
+    database.handle_all(CONSUMER, [case_assigned() for _ in range(3)], publishes)
+
+    assert seen_before_commit == [0, 0, 0]
+    assert len(handoff) == 3
+
+
+# --- the consumer, against RabbitMQ -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def start_service(container_factory, amqp_uri, new_database):
+    url = new_database("rbatch")
+    engine = create_engine(url)
+    metadata.create_all(engine)
+    settings = load_settings(
+        "rbatch", 0, {"AMQP_URI": amqp_uri, "DATABASE_URL": url, "RETRY_DELAYS": "0.2,0.4", "HTTP_PORT": "0"}
+    )
+    messaging_service.FAILURES["remaining"] = 0
+    messaging_service.POISONED.clear()
+    messaging_service.BATCH_SIZES.clear()
+    with Connection(amqp_uri) as conn:
+        queue = deadletter.dead_letter_queue("rbatch")(conn.default_channel)
+        queue.declare()
+        queue.purge()
+
+    def start():
+        container = container_factory(BatchingTestService, settings.nameko_config())
+        container.start()
+        return container
+
+    yield engine, start
+    engine.dispose()
+
+
+def backlog(amqp_uri: str, start, envelopes) -> None:
+    """Publish `envelopes` while the service is stopped (its queue exists), so they wait together for it."""
+    start().stop()
+    for envelope in envelopes:
+        publish(amqp_uri, envelope)
+
+
+def test_a_backlog_is_consumed_in_batches_each_event_once(start_service, amqp_uri):
+    engine, start = start_service
+    envelopes = [case_assigned() for _ in range(25)]
+    backlog(amqp_uri, start, envelopes)
+
+    start()
+
+    wait_for(lambda: len(effect_ids(engine)) == 25, what="every event of the backlog")
+    assert effect_ids(engine) == sorted(e.event_id for e in envelopes)
+    assert sum(messaging_service.BATCH_SIZES) == 25
+    assert max(messaging_service.BATCH_SIZES) > 1  # waiting messages were taken together
+    assert max(messaging_service.BATCH_SIZES) <= 10  # no more than the broker lets the consumer hold unacked
+
+
+def test_a_poison_event_in_a_batch_is_dead_lettered_alone_and_the_rest_go_through(start_service, amqp_uri):
+    engine, start = start_service
+    envelopes = [case_assigned() for _ in range(8)]
+    poison = envelopes[3]
+    messaging_service.POISONED.add(poison.payload["case_id"])
+    backlog(amqp_uri, start, envelopes)
+
+    start()
+
+    letters = wait_for(lambda: dlq.list_letters(amqp_uri, ("rbatch",)), what="the poison event's dead letter")
+    assert [json.loads(letter.body)["event_id"] for letter in letters] == [poison.event_id]
+    wait_for(lambda: len(effect_ids(engine)) == 7, what="the other seven events")
+    assert effect_ids(engine) == sorted(e.event_id for e in envelopes if e is not poison)
+    with engine.connect() as conn:
+        inbox = metadata.tables["processed_events"]
+        assert conn.execute(select(func.count()).select_from(inbox)).scalar() == 7
+
+
+def test_a_read_snapshot_does_not_see_what_commits_between_two_reads(databases):
+    # PostgreSQL's reads (READ COMMITTED) are what it is for; SQLite reads without a transaction.
+    database = Database(databases("snapshot", "postgresql"), metadata, "rtest")
+    metadata.create_all(database.engine)
+    try:
+        with database.uow() as reader:
+            reader.read_snapshot()
+            before = reader.session.execute(select(func.count()).select_from(effects)).scalar()
+            with database.uow() as writer:
+                writer.session.execute(insert(effects).values(event_id="e", case_id="committed meanwhile"))
+                writer.commit()
+            assert reader.session.execute(select(func.count()).select_from(effects)).scalar() == before
+        with database.uow() as later:
+            assert later.session.execute(select(func.count()).select_from(effects)).scalar() == before + 1
+    finally:
+        database.dispose()
