@@ -26,7 +26,9 @@ from gridlink.runtime.config import REPO_ROOT
 
 OUT_DIR = REPO_ROOT / "var" / "bench"
 # Low rates first: the sweep stops at the first rate that builds a backlog, so it finds the knee of each pipeline.
-DEFAULT_RATES = (2, 5, 10, 20, 40, 80, 150, 300, 450)
+# Doubling at first, then finer where GridLink's knee lies on this machine (25–35/s), so the default sweep finds it
+# rather than jumping from a sustained 20 to a failed 40.
+DEFAULT_RATES = (2, 5, 10, 20, 25, 30, 35, 40, 80, 150, 300, 450)
 PIPELINES = ("ceilings", "gridlink", "plain", "scaleout")
 # Set by --profile: each step's py-spy profiles go under it, one file per process and rate.
 PROFILE_DIR = None

@@ -44,19 +44,28 @@ def case_assigned(case_id: str | None = None):
     )
 
 
-@pytest.fixture
-def service(container_factory, amqp_uri, new_database):
-    url = new_database("rtest")
+def service_settings(name: str, amqp_uri: str, new_database):
+    """A fresh database with the test service's tables, settings with short retries, and an empty dead-letter
+    queue (the vhost lives for the session); the handler's failure switches reset."""
+    url = new_database(name)
     engine = create_engine(url)
     metadata.create_all(engine)
     settings = load_settings(
-        "rtest", 0, {"AMQP_URI": amqp_uri, "DATABASE_URL": url, "RETRY_DELAYS": "0.2,0.4", "HTTP_PORT": "0"}
+        name, 0, {"AMQP_URI": amqp_uri, "DATABASE_URL": url, "RETRY_DELAYS": "0.2,0.4", "HTTP_PORT": "0"}
     )
     messaging_service.FAILURES["remaining"] = 0
-    with Connection(amqp_uri) as conn:  # the vhost lives for the session: start each test with no letters
-        dlq_queue = deadletter.dead_letter_queue("rtest")(conn.default_channel)
+    messaging_service.POISONED.clear()
+    messaging_service.BATCH_SIZES.clear()
+    with Connection(amqp_uri) as conn:
+        dlq_queue = deadletter.dead_letter_queue(name)(conn.default_channel)
         dlq_queue.declare()
         dlq_queue.purge()
+    return engine, settings
+
+
+@pytest.fixture
+def service(container_factory, amqp_uri, new_database):
+    engine, settings = service_settings("rtest", amqp_uri, new_database)
     container = container_factory(MessagingTestService, settings.nameko_config())
     container.start()
     yield engine

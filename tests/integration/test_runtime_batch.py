@@ -7,16 +7,14 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-from kombu import Connection
-from sqlalchemy import create_engine, event, func, insert, select
+from sqlalchemy import event, func, insert, select
 
-from gridlink.runtime import deadletter, dlq
-from gridlink.runtime.config import load_settings
+from gridlink.runtime import dlq
 from gridlink.runtime.db import BatchAbandoned, Database
 from gridlink.runtime.handoff import OutboxHandoff
 from tests.integration import messaging_service
 from tests.integration.messaging_service import BatchingTestService, effects, metadata, record_effect
-from tests.integration.test_consumer import case_assigned, publish
+from tests.integration.test_consumer import case_assigned, publish, service_settings
 from tests.polling import wait_for
 
 CONSUMER = "rbatch.on_case_assigned"
@@ -122,19 +120,7 @@ def test_events_published_in_a_batch_are_handed_to_the_relay_only_after_its_one_
 
 @pytest.fixture
 def start_service(container_factory, amqp_uri, new_database):
-    url = new_database("rbatch")
-    engine = create_engine(url)
-    metadata.create_all(engine)
-    settings = load_settings(
-        "rbatch", 0, {"AMQP_URI": amqp_uri, "DATABASE_URL": url, "RETRY_DELAYS": "0.2,0.4", "HTTP_PORT": "0"}
-    )
-    messaging_service.FAILURES["remaining"] = 0
-    messaging_service.POISONED.clear()
-    messaging_service.BATCH_SIZES.clear()
-    with Connection(amqp_uri) as conn:
-        queue = deadletter.dead_letter_queue("rbatch")(conn.default_channel)
-        queue.declare()
-        queue.purge()
+    engine, settings = service_settings("rbatch", amqp_uri, new_database)
 
     def start():
         container = container_factory(BatchingTestService, settings.nameko_config())

@@ -13,13 +13,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
+from itertools import groupby
 from typing import Any
 
-from sqlalchemy import Table, and_, bindparam, delete, select, update
+from sqlalchemy import Table, and_, bindparam, delete, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from gridlink.runtime import metrics
-from gridlink.runtime.db import as_utc, upsert
+from gridlink.runtime.db import as_utc, numbered, upsert
 from gridlink.runtime.leases import claim_due
 
 log = logging.getLogger(__name__)
@@ -38,35 +39,59 @@ class Timer:
     attempts: int
 
 
-def schedule(
-    session: Session,
-    table: Table,
-    kind: str,
-    key: str,
-    due_at: datetime,
-    payload: dict[str, Any],
-    correlation_id: str | None = None,
-) -> None:
-    """Set (or move) the timer `kind`/`key`, in one statement. Moving a fired timer re-arms it."""
-    session.execute(
-        _statements(table).schedule,
-        {
-            "kind": kind,
-            "key": key,
-            "due_at": due_at,
-            "payload": json.dumps(payload, ensure_ascii=False, default=str),
-            "correlation_id": correlation_id,
-            "fired_at": None,
-            "claimed_by": None,
-            "claim_expires_at": None,
-            "attempts": 0,
-            "last_error": None,
-        },
-    )
+def timer_row(
+    kind: str, key: str, due_at: datetime, payload: dict[str, Any], correlation_id: str | None = None
+) -> dict[str, Any]:
+    """The row that sets (or moves) the timer `kind`/`key`. Moving a fired timer re-arms it."""
+    return {
+        "kind": kind,
+        "key": key,
+        "due_at": due_at,
+        "payload": json.dumps(payload, ensure_ascii=False, default=str),
+        "correlation_id": correlation_id,
+        "fired_at": None,
+        "claimed_by": None,
+        "claim_expires_at": None,
+        "attempts": 0,
+        "last_error": None,
+    }
 
 
-def cancel(session: Session, table: Table, kind: str, key: str) -> None:
-    session.execute(_statements(table).cancel, {"kind": kind, "key": key})
+def write(session: Session, table: Table, changes: list[tuple[str, dict[str, Any]]]) -> None:
+    """Apply timer changes ("schedule" with a `timer_row`, "cancel" with kind and key) in their order, each run of
+    schedules in one statement and each run of cancels in another. Within a run of schedules the last for a timer
+    wins, as it would have one statement after another."""
+    statements = _statements(table)
+    for change, run in groupby(changes, key=lambda item: item[0]):
+        params = [p for _, p in run]
+        if change == "schedule":
+            rows = list({(p["kind"], p["key"]): p for p in params}.values())
+            if len(rows) == 1:
+                session.execute(statements.schedule, rows[0])
+            else:
+                session.execute(_schedule_many(table, len(rows)), numbered(rows))
+        elif len(params) == 1:
+            session.execute(statements.cancel, params[0])
+        else:
+            session.execute(statements.cancel_many, {"keys": [(p["kind"], p["key"]) for p in params]})
+
+
+@cache
+def _schedule_many(table: Table, rows: int):
+    return upsert(table, ("kind", "key"), _UPDATED, rows=rows)
+
+
+# What a schedule sets on a timer that exists: everything but its identity.
+_UPDATED = (
+    "due_at",
+    "payload",
+    "correlation_id",
+    "fired_at",
+    "claimed_by",
+    "claim_expires_at",
+    "attempts",
+    "last_error",
+)
 
 
 class _Statements:
@@ -75,11 +100,12 @@ class _Statements:
 
     def __init__(self, t: Table):
         # ON CONFLICT on the (kind, key) unique constraint: one statement where an UPDATE then an INSERT were two.
-        self.schedule = upsert(
-            t, ("kind", "key"), tuple(c.name for c in t.columns if c.name not in ("id", "kind", "key"))
-        )
+        self.schedule = upsert(t, ("kind", "key"), _UPDATED)
         self.cancel = delete(t).where(
             t.c.kind == bindparam("kind"), t.c.key == bindparam("key"), t.c.fired_at.is_(None)
+        )
+        self.cancel_many = delete(t).where(
+            tuple_(t.c.kind, t.c.key).in_(bindparam("keys", expanding=True)), t.c.fired_at.is_(None)
         )
         self.claim = claim_due(
             t,
