@@ -183,10 +183,16 @@ def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
 SERVERS = {"postgres": "postgresql", "beam.smp": "rabbitmq"}
 
 
+# Key of the CPU the PostgreSQL server's exited backends used (its postmaster's reaped children), in a reading.
+REAPED = -1
+
+
 def server_cpu_seconds() -> dict[int, tuple[str, float]]:
-    """Per process of the local PostgreSQL and RabbitMQ now running: (server, user + system CPU seconds so far)."""
+    """Per process of the local PostgreSQL and RabbitMQ now running: (server, user + system CPU seconds so far);
+    under `REAPED`, what PostgreSQL's exited backends used in all (the postmaster's children's time)."""
     ticks = os.sysconf("SC_CLK_TCK")
     used = {}
+    commands = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             raw = stat.read_text()
@@ -195,33 +201,47 @@ def server_cpu_seconds() -> dict[int, tuple[str, float]]:
         command = raw[raw.find("(") + 1 : raw.rfind(")")]
         if command in SERVERS:
             fields = raw.rsplit(")", 1)[1].split()
-            used[int(stat.parent.name)] = (SERVERS[command], (int(fields[11]) + int(fields[12])) / ticks)
+            pid = int(stat.parent.name)
+            used[pid] = (SERVERS[command], (int(fields[11]) + int(fields[12])) / ticks)
+            commands[pid] = (command, int(fields[1]), (int(fields[13]) + int(fields[14])) / ticks)
+    for command, parent, children in commands.values():
+        if command == "postgres" and commands.get(parent, ("",))[0] != "postgres":  # the postmaster
+            used[REAPED] = ("postgresql", children)
     return used
 
 
 def server_cpu_used(before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]]) -> dict[str, float]:
-    """CPU seconds each server spent between two readings, over the processes alive at both: the services' pooled
-    backends and the broker count, connections opened and closed in between (the harness's own) do not."""
+    """CPU seconds each server spent between two readings. A PostgreSQL backend that exited in between counts
+    through the postmaster's reaped children (its whole life, less what it had used by the first reading), so a
+    pool that opens and closes connections is costed too. Without the postmaster in both readings (a PostgreSQL
+    elsewhere), only the processes alive at both count."""
     used = dict.fromkeys(SERVERS.values(), 0.0)
+    reaped = REAPED in before and REAPED in after
     for pid, (server, seconds) in after.items():
-        if pid in before:
-            used[server] += seconds - before[pid][1]
+        if pid in before or reaped:
+            used[server] += seconds - before.get(pid, (server, 0.0))[1]
+    for pid, (server, seconds) in before.items():
+        if pid not in after and reaped and server == "postgresql":
+            used[server] -= seconds  # counted in full among the reaped children
     return used
 
 
-def transactions(admin_url: str, databases: dict[str, str]) -> dict[str, int]:
-    """Commits plus rollbacks so far in each service's database (pg_stat_database), to count them per report."""
+def database_counters(admin_url: str, databases: dict[str, str]) -> dict[str, tuple[int, int]]:
+    """Per service's database: (commits plus rollbacks, connections opened) so far (pg_stat_database)."""
     names = {url.rsplit("/", 1)[-1].split("?")[0]: service for service, url in databases.items()}
     engine = create_engine(admin_url, pool_size=1, max_overflow=0)
     try:
         with engine.connect() as conn:
             rows = conn.execute(
-                text("SELECT datname, xact_commit + xact_rollback FROM pg_stat_database WHERE datname = ANY(:n)"),
+                text(
+                    "SELECT datname, xact_commit + xact_rollback, sessions FROM pg_stat_database"
+                    " WHERE datname = ANY(:n)"
+                ),
                 {"n": list(names)},
             ).all()
     finally:
         engine.dispose()
-    return {names[name]: int(count) for name, count in rows}
+    return {names[name]: (int(xacts), int(sessions)) for name, xacts, sessions in rows}
 
 
 @dataclass
@@ -232,6 +252,9 @@ class StepRun:
     cpu_ms_per_report: dict[str, float] = field(default_factory=dict)
     server_cpu_ms_per_report: dict[str, float] = field(default_factory=dict)  # PostgreSQL, RabbitMQ, the harness
     transactions_per_report: dict[str, float] = field(default_factory=dict)
+    # Database connections each service opened per report: a pool too small for its concurrency opens and closes
+    # them all the time (each a PostgreSQL backend forked, authenticated and warmed up).
+    connections_per_report: dict[str, float] = field(default_factory=dict)
 
 
 def run_step(
@@ -255,7 +278,7 @@ def run_step(
     cpu_before = cpu_seconds(pids or {})
     servers_before = server_cpu_seconds()
     harness_before = time.process_time()
-    xact_before = transactions(*databases) if databases else {}
+    counters_before = database_counters(*databases) if databases else {}
     sent = client.run(requests, rate, progress)
     accepted = {s.report_id: s.sent_at for s in sent if s.report_id and not s.merged}
     ids = list(accepted)
@@ -271,7 +294,7 @@ def run_step(
     servers_after = server_cpu_seconds()
     harness_seconds = time.process_time() - harness_before
     time.sleep(0.6 if databases else 0)  # PostgreSQL publishes a backend's counters at most every 500 ms
-    xact_after = transactions(*databases) if databases else {}
+    counters_after = database_counters(*databases) if databases else {}
     latencies = {r: max(0.0, recorded[r] - accepted[r]) for r in ids if r in recorded}
     cpu = {
         name: round((cpu_after[name] - cpu_before[name]) * 1000 / max(1, len(latencies)), 1)
@@ -298,9 +321,14 @@ def run_step(
     t0 = min(accepted.values()) if accepted else 0.0
     samples = sorted((accepted[r] - t0, lat) for r, lat in latencies.items())
     xacts = {
-        name: round((xact_after[name] - xact_before[name]) / max(1, len(latencies)), 1)
-        for name in xact_after
-        if name in xact_before
+        name: round((counters_after[name][0] - counters_before[name][0]) / max(1, len(latencies)), 1)
+        for name in counters_after
+        if name in counters_before
+    }
+    connections = {
+        name: round((counters_after[name][1] - counters_before[name][1]) / max(1, len(latencies)), 2)
+        for name in counters_after
+        if name in counters_before
     }
     servers = {
         name: round(seconds * 1000 / max(1, len(latencies)), 1)
@@ -308,7 +336,7 @@ def run_step(
     }
     # The load generator shares the two cores too: its senders, scheduler and the sink's polling.
     servers["bench harness"] = round(harness_seconds * 1000 / max(1, len(latencies)), 1)
-    return StepRun(result, ids, samples, cpu, servers, xacts)
+    return StepRun(result, ids, samples, cpu, servers, xacts, connections)
 
 
 def settle(sink: Sink, ids: list[str], timeout: float) -> bool:

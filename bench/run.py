@@ -83,6 +83,7 @@ def _sweep(
                 "cpu_ms_per_report": run.cpu_ms_per_report,
                 "server_cpu_ms_per_report": run.server_cpu_ms_per_report,
                 "transactions_per_report": run.transactions_per_report,
+                "connections_per_report": run.connections_per_report,
                 "events_per_report": events,
                 "samples": [[round(t, 3), round(lat, 4)] for t, lat in run.samples],
             }
@@ -90,6 +91,7 @@ def _sweep(
         print(f"    CPU ms per delivered report: {run.cpu_ms_per_report}", file=sys.stderr)
         print(f"    and outside the pipeline: {run.server_cpu_ms_per_report}", file=sys.stderr)
         print(f"    database transactions per delivered report: {run.transactions_per_report}", file=sys.stderr)
+        print(f"    database connections opened per delivered report: {run.connections_per_report}", file=sys.stderr)
         if statements:
             print(f"    SQL statements per delivered report: {statements}", file=sys.stderr)
             print("    events per delivered report (consumed / published):", file=sys.stderr)

@@ -115,7 +115,7 @@ def test_ratios_keep_three_significant_figures_and_refuse_a_missing_ceiling():
     assert ratio(5, 0) is None
 
 
-def test_server_cpu_counts_only_processes_alive_at_both_readings():
+def test_without_the_postmasters_reading_server_cpu_counts_only_processes_alive_at_both_readings():
     from bench.driver import server_cpu_used
 
     before = {10: ("postgresql", 5.0), 11: ("postgresql", 2.0), 20: ("rabbitmq", 100.0)}

@@ -51,3 +51,9 @@ def test_the_environment_overrides_each_default():
 def test_bad_values_are_refused_by_name(env, message):
     with pytest.raises(ConfigError, match=message):
         load_settings("intake", 8001, env)
+
+
+def test_the_database_pool_follows_the_workers_unless_set():
+    assert load_settings("dispatch", 8002, {}).db_pool_size == 12  # 10 workers, the relay and the timer scanner
+    assert load_settings("dispatch", 8002, {"MAX_WORKERS": "4"}).db_pool_size == 6
+    assert load_settings("dispatch", 8002, {"MAX_WORKERS": "4", "DB_POOL_SIZE": "3"}).db_pool_size == 3

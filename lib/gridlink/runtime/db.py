@@ -44,8 +44,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
         count_statements(engine)
         return engine
-    # A replica rarely needs more than a few connections at once (eventlet workers share them); a small pool lets
-    # many replicas share one PostgreSQL's max_connections. DB_POOL_SIZE raises it where needed.
+    # A service's pool is sized to its concurrency (`DB_POOL_SIZE`, by default MAX_WORKERS + 2); the overflow only
+    # absorbs a rare burst beyond it (a connection above the pool is closed when returned).
     kwargs.setdefault("pool_size", 5)
     kwargs.setdefault("max_overflow", 10)
     engine = create_engine(url, **kwargs)
