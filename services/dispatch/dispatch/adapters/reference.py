@@ -11,16 +11,16 @@ import json
 import logging
 import threading
 from dataclasses import dataclass
-from datetime import date, timedelta
 from pathlib import Path
 
 from dispatch.domain.deadlines import ClassLimits, DeadlinePolicy, EvaluationPolicy, Limit, WorkingCalendar
 from dispatch.domain.routing import Directory, Handler, RoutingTable, Rule
 from gridlink.refdata import FULL_TIME_ROLES, Organisation, load_categories, load_organisation, load_staff
+from gridlink.refdata.calendar import CALENDAR_FILE, load_days_off
 
 ROUTING_FILE = "dispatch_routing.json"
 POLICY_FILE = "dispatch_policy.json"
-HOLIDAYS_FILE = "holidays.json"
+HOLIDAYS_FILE = CALENDAR_FILE
 log = logging.getLogger(__name__)
 WATCHED = (ROUTING_FILE, POLICY_FILE, HOLIDAYS_FILE, "organisation.json", "staff.csv", "categories.json")
 
@@ -130,19 +130,7 @@ def load_policy(path: Path) -> DeadlinePolicy:
 
 
 def load_calendar(path: Path) -> WorkingCalendar:
-    raw = json.loads(path.read_text(encoding="utf-8"))
-    holidays: set[date] = set()
-    workdays: set[date] = set()
-    for year in raw["years"].values():
-        for span in year["holidays"]:
-            day, last = date.fromisoformat(span["from"]), date.fromisoformat(span["to"])
-            while day <= last:
-                holidays.add(day)
-                day += timedelta(days=1)
-        workdays.update(date.fromisoformat(d) for d in year["workdays"])
-    if clash := holidays & workdays:
-        raise ValueError(f"{path.name}: days both off and worked: {sorted(clash)}")
-    return WorkingCalendar(frozenset(holidays), frozenset(workdays))
+    return WorkingCalendar(*load_days_off(path))
 
 
 class LiveReference:

@@ -4,15 +4,13 @@ function rooms (organisation.json) and the official working calendar (holidays.j
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
 from pathlib import Path
 
 from gridlink.refdata import load_organisation
+from gridlink.refdata.calendar import CALENDAR_FILE, load_days_off
 from gridlink.refdata.reading import RefDataError, read_json
 from mediation.domain.channels import CHANNELS_FILE, Catalogue, parse_catalogue
 from mediation.domain.deadlines import WorkingCalendar
-
-CALENDAR_FILE = "holidays.json"
 
 
 @dataclass(frozen=True)
@@ -23,20 +21,9 @@ class MediationReference:
 
 
 def load_calendar(data_dir: Path) -> WorkingCalendar:
-    """Holidays are listed as ranges, adjusted working weekends (调休) as days; a missing file means weekends only."""
+    """A missing file means weekends only."""
     path = data_dir / CALENDAR_FILE
-    if not path.exists():
-        return WorkingCalendar()
-    holidays: set[date] = set()
-    workdays: set[date] = set()
-    for year in read_json(path)["years"].values():
-        for entry in year["holidays"]:
-            day, last = date.fromisoformat(entry["from"]), date.fromisoformat(entry["to"])
-            while day <= last:
-                holidays.add(day)
-                day += timedelta(days=1)
-        workdays.update(date.fromisoformat(d) for d in year["workdays"])
-    return WorkingCalendar(frozenset(holidays), frozenset(workdays))
+    return WorkingCalendar(*load_days_off(path)) if path.exists() else WorkingCalendar()
 
 
 def load_reference(data_dir: Path) -> MediationReference:
