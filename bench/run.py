@@ -172,13 +172,18 @@ CONSUMED = r'^gridlink_events_consumed_total{event_type="([^"]*)",outcome="handl
 PUBLISHED = r'^gridlink_outbox_published_total{event_type="([^"]*)"} (\S+)$'
 
 
-def _events(url: str) -> dict[str, dict[str, float]]:
-    """A process's handled and published events so far, by type (empty if unreachable)."""
+def _metrics(url: str) -> str | None:
+    """A process's /metrics page (None if unreachable)."""
     try:
         with urllib.request.urlopen(url, timeout=5) as response:
-            text = response.read().decode()
+            return response.read().decode()
     except OSError:
-        return {"consumed": {}, "published": {}}
+        return None
+
+
+def _events(url: str) -> dict[str, dict[str, float]]:
+    """A process's handled and published events so far, by type (empty if unreachable)."""
+    text = _metrics(url) or ""
     return {
         direction: {m.group(1): float(m.group(2)) for m in re.finditer(pattern, text, re.M)}
         for direction, pattern in (("consumed", CONSUMED), ("published", PUBLISHED))
@@ -199,10 +204,8 @@ def _per_report(before: dict, after: dict, delivered: int) -> dict[str, dict[str
 
 def _scrape(url: str, pattern: str) -> float:
     """The sum of the samples of one metric that `pattern` matches on a process's /metrics (NaN if unreachable)."""
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            text = response.read().decode()
-    except OSError:
+    text = _metrics(url)
+    if text is None:
         return float("nan")
     return sum(float(m.group(1)) for m in re.finditer(pattern, text, re.M))
 

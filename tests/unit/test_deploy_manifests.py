@@ -439,3 +439,26 @@ def test_partner_inbox_dead_letters_into_its_own_queue(partner):
     queues = {q["spec"]["name"] for q in objects("prod", "Queue").values()}
     assert policy["definition"]["dead-letter-routing-key"] in queues
     assert policy["definition"]["dead-letter-exchange"] == ""  # the default exchange routes by queue name
+
+
+# Connections PostgreSQL keeps for what is not a service: superuser (3 by default), backups, migration Jobs, the
+# exporter and an operator's psql.
+RESERVED_CONNECTIONS = 20
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_pod_at_the_autoscalers_maximum_fits_in_postgresqls_connections(overlay):
+    max_connections = int(
+        objects(overlay, "Cluster")["gridlink-postgres"]["spec"]["postgresql"]["parameters"]["max_connections"]
+    )
+    hpas = {
+        h["spec"]["scaleTargetRef"]["name"]: h["spec"]["maxReplicas"]
+        for h in objects(overlay, "HorizontalPodAutoscaler").values()
+    }
+    needed = 0
+    for service, deployment in objects(overlay, "Deployment").items():
+        settings = load_settings(service, DEFAULT_PORTS[service], container_env(overlay, container(deployment), {}))
+        needed += hpas.get(service, deployment["spec"].get("replicas", 1)) * (
+            settings.db_pool_size + settings.db_max_overflow
+        )
+    assert needed + RESERVED_CONNECTIONS <= max_connections, f"{needed} connections at full scale"

@@ -41,6 +41,7 @@ class Settings:
     auth_secret: str
     pii_key: str
     db_pool_size: int
+    db_max_overflow: int = 10
     event_batch: int = 20
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -125,6 +126,9 @@ def load_settings(service: str, default_port: int, env: Mapping[str, str] | None
         # with fewer, every busy moment opened and closed connections above the pool, and each new PostgreSQL
         # backend cost more CPU than the statements it ran (4 ms of the server's CPU per report at 30 reports/s).
         db_pool_size=int(_number(env, "DB_POOL_SIZE", str(max_workers + 2), int)),
+        # Connections opened above the pool for a burst, each closed when returned. Kubernetes sets both so that
+        # every pod at its HPA maximum stays within PostgreSQL's max_connections.
+        db_max_overflow=int(_number(env, "DB_MAX_OVERFLOW", "10", int)),
         # The most events a batching consumer handles in one transaction (only those already waiting; 1: one at a
         # time). A batch cannot exceed the unacked messages the broker lets a consumer hold (max_workers).
         event_batch=max(1, int(_number(env, "EVENT_BATCH", "20", int))),

@@ -377,8 +377,13 @@ class Database:
         handoff: OutboxHandoff | None = None,
         pii_key: str = DEFAULT_PII_KEY,
         pool_size: int = 5,
+        max_overflow: int = 10,
     ):
-        self.engine = make_engine(url) if url.startswith("sqlite") else make_engine(url, pool_size=pool_size)
+        self.engine = (
+            make_engine(url)
+            if url.startswith("sqlite")
+            else make_engine(url, pool_size=pool_size, max_overflow=max_overflow)
+        )
         self.pii_key = pii_key
         self.metadata = metadata
         self.source = source

@@ -59,6 +59,7 @@ class Storage(DependencyProvider):
             handoff=OutboxHandoff(owner, wake=self._wakeup.set) if settings.relay_enabled else None,
             pii_key=settings.pii_key,
             pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
         )
         self.bus = Bus(settings.amqp_uri)
         self.relay = OutboxRelay(

@@ -85,8 +85,8 @@ class EventConsumer(EventHandler):
 
     def __init__(self, source_service, event_type, batch: bool = False, **kwargs):
         super().__init__(source_service, event_type, **kwargs)
-        self.batches = batch
-        self.batch = 1
+        self.batching = batch
+        self.batch_size = 1  # from the settings at setup
         self._taken: list[Taken] = []
         self._flush_scheduled = False
 
@@ -97,7 +97,7 @@ class EventConsumer(EventHandler):
         self.retry_delays = settings.retry_delays
         self.pii_key = settings.pii_key
         self.bus = Bus(settings.amqp_uri)
-        self.batch = settings.event_batch if self.batches else 1
+        self.batch_size = settings.event_batch if self.batching else 1
 
     @property
     def consumer_name(self) -> str:
@@ -115,7 +115,7 @@ class EventConsumer(EventHandler):
             self.park(message, "invalid", str(exc))
             return
         started = time.perf_counter()
-        if self.batches:
+        if self.batching:
             self._gather(Taken(envelope, message, started))
         else:
             self._spawn(envelope, message, started)
@@ -125,7 +125,7 @@ class EventConsumer(EventHandler):
         # run one after another before the flush scheduled by the first, so the flush takes all that arrived
         # together, and no more: it never waits for a message that has not arrived.
         self._taken.append(taken)
-        if len(self._taken) >= self.batch:
+        if len(self._taken) >= self.batch_size:
             self._flush()
         elif not self._flush_scheduled:
             self._flush_scheduled = True
