@@ -138,7 +138,7 @@ def run_gridlink(
             for service, port in zip(REPLICATED, free_ports(len(REPLICATED)), strict=True):
                 names.append(stack.start_replica(service, 2, port))
         stack.wait_ready(names, timeout=120)
-        sink = driver.Sink(stack.database_urls["notification"], driver.GRIDLINK_SINK)
+        sink = driver.Sink(stack.database_urls["notification"], driver.GRIDLINK_SINK, driver.GRIDLINK_OVERDUE)
         sinks.append(sink)
         load = workload.haibowan(seed=hash(label) % 1000)
         client = driver.OpenLoopClient(stack.url("intake", "/reports"))

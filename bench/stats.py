@@ -16,6 +16,9 @@ MIN_OFFERED_RATIO = 0.95  # the rate the client really offered, against the targ
 # Latency growth between the first and last quarter of a step, beyond noise: a queue that is filling up.
 GROWTH_FLOOR_S = 0.25
 GROWTH_FACTOR = 0.5
+# Work the measured path does not wait for (e-mail, SMS and the other channels' deliveries) may not fall behind
+# either: more than this share of the step's reports with a delivery overdue at its end is a backlog too.
+MAX_OVERDUE_SHARE = 0.01
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -70,6 +73,7 @@ class StepResult:
     p99: float
     max: float
     growth_s: float
+    overdue: int
     sustained: bool
     reasons: tuple[str, ...]
 
@@ -89,9 +93,11 @@ def summarise_step(
     rejected: int,
     merged: int,
     sent_at_by_id: dict[str, float],
+    overdue: int = 0,
 ) -> StepResult:
     """Judge one step. `accepted` are the report ids intake accepted as new reports (merged ones excluded);
-    `latencies` maps those that completed to their end-to-end latency; `sent_at` are all send times (epoch s)."""
+    `latencies` maps those that completed to their end-to-end latency; `sent_at` are all send times (epoch s);
+    `overdue` counts the deliveries off the measured path that were late when the step's reports had arrived."""
     sent = len(sent_at)
     span = (max(sent_at) - min(sent_at)) if sent > 1 else 0.0
     offered = (sent - 1) / span if span > 0 else float(sent)
@@ -120,6 +126,8 @@ def summarise_step(
         reasons.append(f"{len(accepted) - completed} of {len(accepted)} reports not delivered in time")
     if done and backlog_grew(first_q, last_q):
         reasons.append(f"latency grew {growth:.2f}s during the step")
+    if overdue > max(1, MAX_OVERDUE_SHARE * len(accepted)):
+        reasons.append(f"{overdue} other deliveries overdue at the end")
     return StepResult(
         target_rate=target_rate,
         duration_s=duration_s,
@@ -136,6 +144,7 @@ def summarise_step(
         p99=percentile(done, 99),
         max=max(done) if done else math.nan,
         growth_s=round(growth, 4),
+        overdue=overdue,
         sustained=not reasons,
         reasons=tuple(reasons),
     )

@@ -76,6 +76,13 @@ class World:
             fired += self.scanner.fire_due(now)
         return fired
 
+    def hand_off(self) -> list:
+        """Let delivery passes be handed off after commit, as the service does; the passes gather in the list
+        returned, for the test to run (a process that dies first never runs them)."""
+        passes: list = []
+        self.notifier.new_uow, self.notifier.background = self.database.uow, passes.append
+        return passes
+
     def messages(self, correlation_id: str, channel: str | None = None) -> list:
         found = handlers.case_messages(self.database.uow(), correlation_id)
         return [m for m, _ in found if channel is None or m.channel == channel]
@@ -217,6 +224,71 @@ def test_a_process_dying_while_its_providers_answer_leaves_a_timer_that_sends_th
         "file": "delivered",
     }
     assert len(world.double.calls("/aliyun")) == 1 and len(world.double.calls("/wecom")) == 1
+
+
+def test_messages_that_can_go_now_are_sent_right_after_the_commit_and_their_timer_only_stands_behind(world):
+    passes = world.hand_off()
+    event = case_assigned()
+    world.consume(event)
+    [(kind, _)] = world.timers()
+    assert kind == "notification_delivery_together"
+    assert world.at(NOON + handlers.SEND_LEASE - timedelta(seconds=1)) == 0  # armed a send lease ahead
+    world.clock.now = NOON
+    assert world.double.requests == [] and len(passes) == 1  # nothing was sent inside the consuming transaction
+    passes.pop()()
+    assert {m.channel: m.status for m in world.messages(event.correlation_id)} == {
+        "inbox": "delivered",
+        "sms": "sent",
+        "wecom": "delivered",
+        "email": "pending",  # no SMTP server listens: retried on a timer of its own
+        "file": "delivered",
+    }
+    email = world.one(event.correlation_id, "email")
+    assert world.timers() == [("notification_delivery", email.message_id)]  # the pass's own timer is gone
+    assert world.at(NOON + handlers.SEND_LEASE) == 1  # the e-mail's retry, and nothing sent twice
+    assert len(world.double.calls("/aliyun")) == 1 and len(world.double.calls("/wecom")) == 1
+    assert sorted(p["channel"] for t, p in world.outbox() if t == "message_sent") == ["file", "inbox", "sms", "wecom"]
+
+
+def test_a_handed_off_pass_the_process_never_ran_is_sent_by_its_timer_one_lease_later(world):
+    world.hand_off()  # and the process dies before running the pass
+    event = case_assigned()
+    world.consume(event)
+    assert world.at(NOON + handlers.SEND_LEASE - timedelta(seconds=1)) == 0
+    assert world.double.requests == []
+    world.at(NOON + handlers.SEND_LEASE)
+    assert world.one(event.correlation_id, "sms").status == "sent"
+    assert len(world.double.calls("/aliyun")) == 1
+
+
+def test_a_handed_off_pass_for_messages_no_longer_sendable_decides_from_what_is_stored(world):
+    passes = world.hand_off()
+    event = case_assigned()
+    world.consume(event)
+    world.clock.now = NIGHT  # quiet hours began before the pass ran (an extreme delay, to make the point)
+    passes.pop()()
+    sms = world.one(event.correlation_id, "sms")
+    assert (sms.status, sms.status_reason) == ("pending", "quiet_hours") and sms.due_at == MORNING
+    assert world.one(event.correlation_id, "wecom").status == "pending"
+    assert world.double.json_of("/aliyun") == []
+    world.at(MORNING)
+    assert world.one(event.correlation_id, "sms").status == "sent"
+    assert len(world.double.calls("/aliyun")) == 1
+
+
+def test_the_messages_an_address_releases_are_handed_off_in_one_pass(world):
+    passes = world.hand_off()
+    report_id = str(uuid.uuid4())
+    world.consume(report_accepted(report_id))
+    for handed_off in passes:
+        handed_off()  # the file copy needs no address
+    passes.clear()
+    world.clock.now = NOON + timedelta(minutes=2)
+    world.consume(contact(report_id))  # a phone and a WeChat id: sms and wechat go, e-mail waits on
+    assert len(passes) == 1
+    passes.pop()()
+    assert world.one(report_id, "sms").status == "sent" and world.one(report_id, "wechat").status == "sent"
+    assert world.timers() == [("notification_delivery", world.one(report_id, "email").message_id)]
 
 
 def test_sms_fails_over_to_the_second_provider_and_every_attempt_is_recorded(world):

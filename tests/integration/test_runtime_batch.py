@@ -115,6 +115,50 @@ def test_events_published_in_a_batch_are_handed_to_the_relay_only_after_its_one_
     assert len(handoff) == 3
 
 
+def test_follow_ups_run_once_after_the_commit_and_never_for_work_rolled_back(database, caplog):
+    ran = []
+
+    def work(uow, envelope):
+        uow.after_commit(lambda: ran.append(("kept", envelope.event_id)))
+        with pytest.raises(RuntimeError), uow.session.begin_nested():
+            uow.after_commit(lambda: ran.append(("savepoint", envelope.event_id)))
+            raise RuntimeError("undoes the savepoint only")
+        uow.after_commit(lambda: 1 / 0)  # a failing follow-up is logged: the work is committed whatever it does
+        uow.after_commit(lambda: ran.append(("after the failure", envelope.event_id)))
+        ran.append(("before commit", envelope.event_id))
+        uow.commit()
+
+    first, second = case_assigned(), case_assigned()
+    database.handle_all(CONSUMER, [first, second], work)
+    [a, b] = sorted([first, second], key=lambda e: e.correlation_id)  # the order a batch handles them in
+    assert ran == [
+        ("before commit", a.event_id),
+        ("before commit", b.event_id),
+        ("kept", a.event_id),
+        ("after the failure", a.event_id),
+        ("kept", b.event_id),
+        ("after the failure", b.event_id),
+    ]
+    assert [r.message for r in caplog.records].count("a follow-up after commit failed") == 2
+
+
+def test_a_batch_abandoned_runs_no_follow_up_of_it_and_each_event_alone_runs_its_own(database):
+    ran = []
+
+    def work(uow, envelope):
+        uow.after_commit(lambda: ran.append(envelope.event_id))
+        if envelope is poisoned:
+            raise ValueError("this one fails")
+        uow.commit()
+
+    good, poisoned = case_assigned(), case_assigned()
+    with pytest.raises(ValueError):
+        database.handle_all(CONSUMER, [good, poisoned], work)
+    assert ran == []
+    assert database.handle(CONSUMER, good, work)
+    assert ran == [good.event_id]
+
+
 # --- the consumer, against RabbitMQ -----------------------------------------------------------------------------
 
 

@@ -48,13 +48,13 @@ def test_backlog_needs_growth_beyond_noise():
     assert backlog_grew(0.8, 1.3)  # up by more than half of it
 
 
-def _step(rate, latency_of, n=None, lag=0.0, drop=0, rejected=0):
+def _step(rate, latency_of, n=None, lag=0.0, drop=0, rejected=0, overdue=0):
     n = n or int(rate * 10)
     sent_at = [1000.0 + i / rate for i in range(n)]
     ids = [f"r{i}" for i in range(n - rejected)]
     by_id = dict(zip(ids, sent_at, strict=False))
     latencies = {r: latency_of(i) for i, r in enumerate(ids) if i < len(ids) - drop}
-    return summarise_step(rate, 10, sent_at, [lag] * n, latencies, ids, rejected, 0, by_id)
+    return summarise_step(rate, 10, sent_at, [lag] * n, latencies, ids, rejected, 0, by_id, overdue)
 
 
 def test_a_steady_step_is_sustained_with_its_percentiles_and_throughput():
@@ -77,6 +77,12 @@ def test_late_sends_lost_deliveries_and_failed_requests_each_fail_a_step():
     assert any("behind schedule" in r for r in _step(50, lambda i: 0.1, lag=0.9).reasons)
     assert any("not delivered" in r for r in _step(50, lambda i: 0.1, drop=5).reasons)
     assert any("requests failed" in r for r in _step(50, lambda i: 0.1, rejected=3).reasons)
+
+
+def test_deliveries_falling_behind_off_the_measured_path_fail_a_step_beyond_one_percent():
+    assert _step(50, lambda i: 0.1, overdue=5).sustained  # 1 % of 500 reports: a retry that just came due
+    late = _step(50, lambda i: 0.1, overdue=6)
+    assert not late.sustained and late.reasons == ("6 other deliveries overdue at the end",)
 
 
 def test_highest_sustained_stops_at_the_first_failure():

@@ -198,6 +198,8 @@ class UnitOfWork:
         self._uncommitted: list[tuple[SessionTransaction, Committed]] = []
         # Outbox rows and timer changes to write at commit, in order, each with the transaction it was made in.
         self._writes: list[tuple[SessionTransaction, str, dict]] = []
+        # What to run once the work is committed (`after_commit`), each with the transaction it was asked in.
+        self._after_commit: list[tuple[SessionTransaction, Callable[[], None]]] = []
         # Set while handlers share this unit of work (`Database.handle_all`): their commits only count, and the
         # batch commits once at the end.
         self._deferred = False
@@ -208,6 +210,7 @@ class UnitOfWork:
         self.session.info["unit_of_work"] = self
         self._uncommitted = []
         self._writes = []
+        self._after_commit = []
         self._open_repositories(self.session)
         return self
 
@@ -238,6 +241,20 @@ class UnitOfWork:
         if self._uncommitted and self._handoff is not None:
             self._handoff.put(row for _, row in self._uncommitted)
         self._uncommitted = []
+        callbacks, self._after_commit = self._after_commit, []
+        for _, callback in callbacks:
+            try:
+                callback()
+            except Exception:
+                # The work is committed whatever a follow-up does; what it was for must be safe to lose (a durable
+                # timer does it later), so it is logged, not raised to a caller that would think nothing happened.
+                log.exception("a follow-up after commit failed")
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run `callback` once this work has committed, in this process; never if it (or the savepoint it was asked
+        in) rolls back. For work that may be done sooner than a durable record of it would have it done: a
+        process that dies first loses the callback, so what it does must also be recorded to happen anyway."""
+        self._after_commit.append((self._transaction(), callback))
 
     def rollback(self) -> None:
         if self._deferred:
@@ -258,6 +275,7 @@ class UnitOfWork:
 
         self._uncommitted = [(tx, row) for tx, row in self._uncommitted if not inside(tx)]
         self._writes = [(tx, kind, params) for tx, kind, params in self._writes if not inside(tx)]
+        self._after_commit = [(tx, callback) for tx, callback in self._after_commit if not inside(tx)]
 
     def _transaction(self) -> SessionTransaction:
         """The transaction (or savepoint) a change made now belongs to, begun if none is yet."""

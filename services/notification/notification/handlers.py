@@ -4,6 +4,8 @@ An event becomes messages inside the consuming transaction, with no provider cal
 delivery that happens at once (its row is the delivery). Every other channel gets a durable delivery timer, and
 `deliver` (run by the timer scanner) calls the providers, fails over, backs off with jitter, and records each
 attempt. Quiet hours, a missing address and backoff move the timer; digests and reminders have timers of their own.
+Messages that can go at once are also handed to a delivery pass that this process runs right after the commit
+(`_deliver_soon`); their timer then only stands behind it.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from gridlink.contracts import Envelope, contract_for, parse_envelope
@@ -50,6 +53,10 @@ class Notifier:
     providers: Providers
     clock: Callable[[], datetime] = _utcnow
     rng: random.Random = field(default_factory=random.Random)
+    # Set by the service: a fresh unit of work, and a way to run a delivery pass beside the consumer (`_deliver_soon`).
+    # Without both, every delivery waits for its timer, as tests that drive the timers by hand want.
+    new_uow: Callable[[], NotificationUnitOfWork] | None = None
+    background: Callable[[Callable[[], None]], None] | None = None
 
     def timers(self) -> dict[str, Callable]:
         """The durable timer handlers, for `Storage(timers=...)`."""
@@ -163,7 +170,7 @@ def _compose(
             _admit(uow, notifier, message, decision, now)
             if message.status == "pending" and message.channel == "inbox":
                 attempts += _deliver_locally(notifier, message, directory, now)
-        _store_composed(uow, composed, attempts, correlation_id, now)
+        _store_composed(uow, notifier, composed, attempts, directory, now)
 
 
 def _render(
@@ -196,18 +203,58 @@ def _render(
 
 
 def _store_composed(
-    uow: NotificationUnitOfWork, composed: list[Message], attempts: list[Attempt], correlation_id: str, now: datetime
+    uow: NotificationUnitOfWork,
+    notifier: Notifier,
+    composed: list[Message],
+    attempts: list[Attempt],
+    directory: Directory,
+    now: datetime,
 ) -> None:
     """Write the decided messages and the inbox's attempts, their events, and their timers."""
     uow.messages.add_all(composed)
     uow.messages.record_attempts(attempts)
-    # The ones to send now share one timer: one delivery pass, two transactions, for all their channels.
-    together = [m.message_id for m in composed if m.status == "pending" and m.status_reason is None]
-    if len(together) > 1:
-        uow.schedule(DELIVERY_TOGETHER, together[0], now, {"messages": together}, correlation_id)
+    # The ones to send now go in one delivery pass for all their channels.
+    now_due = [m for m in composed if m.status == "pending" and m.status_reason is None]
+    due_ids = {m.message_id for m in now_due}
     for message in composed:
-        if len(together) < 2 or message.message_id not in together:
+        if message.message_id in due_ids:
+            _publish(uow, message)
+        else:
             _settle(uow, message)
+    if now_due:
+        _deliver_soon(uow, notifier, now_due, directory, now)
+
+
+def _deliver_soon(
+    uow: NotificationUnitOfWork, notifier: Notifier, messages: list[Message], directory: Directory, now: datetime
+) -> None:
+    """One delivery pass for one person's messages that can go now: a timer of their own for one, one timer for
+    several, and, when this process can, the pass itself right after the commit.
+
+    A handed-off pass needs no transaction before calling the providers: the messages are as this unit of work
+    wrote them, and their timer is armed one send lease ahead, exactly as a pass fired by its timer would arm it
+    first. It stands in for the pass if the process dies before or during it, and the pass cancels it when done.
+    """
+    ids = [m.message_id for m in messages]
+    kind, key, payload = (DELIVERY_TOGETHER, ids[0], {"messages": ids}) if len(ids) > 1 else (DELIVERY, ids[0], {})
+    handed_off = notifier.new_uow is not None and notifier.background is not None
+    uow.schedule(kind, key, now + SEND_LEASE if handed_off else now, payload, messages[0].correlation_id)
+    if handed_off:
+        pass_ = partial(_deliver_handed_off, notifier, kind, key, messages, directory)
+        uow.after_commit(partial(notifier.background, pass_))
+
+
+def _deliver_handed_off(notifier: Notifier, kind: str, key: str, messages: list[Message], directory: Directory) -> None:
+    """The pass `_deliver_soon` handed off. Should a message no longer be sendable as composed (quiet hours began
+    in between, say), the ordinary pass decides, from what is stored."""
+    now = notifier.clock()
+    outgoing = [_prepare(notifier, message, directory, now) for message in messages]
+    with notifier.new_uow() as uow:
+        if any(out is None for out in outgoing):
+            _delivery_pass(uow, notifier, kind, key, [m.message_id for m in messages])
+        else:
+            sending = [(m, m.attempts, out) for m, out in zip(messages, outgoing, strict=True)]
+            _send_and_save(uow, notifier, kind, key, sending, now)
 
 
 def _no_address(recipient: str, now: datetime, notifier: Notifier) -> Decision:
@@ -250,15 +297,16 @@ def _register_contact(uow: NotificationUnitOfWork, notifier: Notifier, payload: 
             released.append(message)
     uow.messages.save_all(waiting)
     # Those the address released go in one pass, like the messages one event composes: their own timers go.
-    together = [m.message_id for m in released] if len(released) > 1 else []
+    released_ids = {m.message_id for m in released}
     for message in waiting:
-        if message.message_id in together:
-            _publish(uow, message)
-            uow.cancel_timer(DELIVERY, message.message_id)
-        else:
+        if message.message_id not in released_ids:
             _settle(uow, message)
-    if together:
-        uow.schedule(DELIVERY_TOGETHER, together[0], now, {"messages": together}, released[0].correlation_id)
+            continue
+        _publish(uow, message)
+        if len(released) > 1:
+            uow.cancel_timer(DELIVERY, message.message_id)
+    if released:
+        _deliver_soon(uow, notifier, released, directory, now)
 
 
 Directory = tuple[Contact, Preferences]
@@ -319,8 +367,19 @@ def _delivery_pass(
         lease = {} if kind == DELIVERY else {"messages": [m.message_id for m, _, _ in sending]}
         uow.schedule(kind, key, now + SEND_LEASE, lease, sending[0][0].correlation_id)
     uow.commit()
-    if not sending:
-        return
+    if sending:
+        _send_and_save(uow, notifier, kind, key, sending, now)
+
+
+def _send_and_save(
+    uow: NotificationUnitOfWork,
+    notifier: Notifier,
+    kind: str,
+    key: str,
+    sending: list[tuple[Message, int, Outgoing]],
+    now: datetime,
+) -> None:
+    """A pass's second half: call the providers, then save each outcome (see `_delivery_pass`) and commit."""
     outcomes = [
         (message, read, _record(notifier, message, _send(notifier, out), now)) for message, read, out in sending
     ]

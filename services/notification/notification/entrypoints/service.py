@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import hmac
+import logging
 from functools import partial
+
+import eventlet
 
 from gridlink.runtime.dependencies import LogContext, StaffAuth, Storage
 from gridlink.runtime.entrypoints import (
@@ -26,6 +29,8 @@ from notification.config import channel_config
 from notification.domain.errors import InvalidPreferences, InvalidReceipt, MessageNotFound, UnknownTemplate
 from notification.domain.model import Message
 
+log = logging.getLogger(__name__)
+
 READERS = ("grid_worker", "community_operator", "sub_centre_operator", "district_operator", "department")
 RECEIPT_TOKEN_HEADER = "X-Receipt-Token"
 
@@ -40,12 +45,28 @@ class NotificationStorage(Storage):
         self.notifier = handlers.Notifier(load_reference(settings.data_dir), build_providers(config))
         self.timer_handlers = self.notifier.timers()
         super().setup()
+        # Delivery passes handed off after a commit run here, beside the workers, at most as many at once as the
+        # service has workers: a full pool makes the committing worker wait (back-pressure, not a growing queue).
+        self.passes = eventlet.GreenPool(settings.max_workers)
+        self.notifier.new_uow = self.database.uow
+        self.notifier.background = partial(self.passes.spawn_n, _logged_pass)
+
+    def stop(self):
+        self.passes.waitall()  # a pass cut short would wait for its timer (a send lease) to be tried again
+        super().stop()
 
     def get_dependency(self, worker_ctx):
         store = super().get_dependency(worker_ctx)
         store.notifier = self.notifier
         store.receipt_token = self.receipt_token
         return store
+
+
+def _logged_pass(delivery_pass) -> None:
+    try:
+        delivery_pass()
+    except Exception:
+        log.exception("a delivery pass after commit failed; its timer will try again")
 
 
 def message_view(m: Message, attempts: list[dict] | None = None) -> dict:
