@@ -75,6 +75,23 @@ def test_a_failing_handler_leaves_the_timer_for_a_later_pass(database):
     assert calls == [1, 2] and effect_keys(database) == ["c-1"]
 
 
+def failing(uow, timer):
+    raise RuntimeError("downstream not ready")
+
+
+def test_the_lag_is_how_long_the_oldest_due_timer_has_waited_leaving_out_those_backing_off(database):
+    scanner = TimerScanner(database, {"deadline": record, "failing": failing}, "one")
+    assert scanner.lag_seconds(NOW) == 0.0
+    arm(database, "late", due=NOW - timedelta(seconds=30))
+    arm(database, "later", due=NOW + timedelta(seconds=30))
+    assert scanner.lag_seconds(NOW) == 30.0
+    arm(database, "broken", due=NOW - timedelta(seconds=90), kind="failing")
+    assert scanner.lag_seconds(NOW) == 90.0
+    scanner.fire_due(NOW)  # "late" fires; "broken" fails and backs off for 2 s
+    assert scanner.lag_seconds(NOW) == 0.0
+    assert scanner.lag_seconds(NOW + timedelta(seconds=45)) == 135.0  # "broken" is due again, and "later" too
+
+
 @pytest.mark.parametrize("backend", ["postgresql"])
 def test_two_replicas_fire_each_timer_exactly_once(database, backend):
     keys = [f"c-{i}" for i in range(120)]

@@ -125,9 +125,13 @@ class Storage(DependencyProvider):
                 self._wakeup.wait(max(0.0, until_poll if until_mark is None else min(until_poll, until_mark)))
 
     def _timer_loop(self):
+        last_stats = 0.0
         while self._running:
             try:
                 fired = self.timers.fire_due()
+                if time.monotonic() - last_stats >= self.STATS_INTERVAL:
+                    metrics.TIMER_LAG.set(self.timers.lag_seconds())
+                    last_stats = time.monotonic()
             except Exception:
                 log.exception("timer scan failed; retrying")
                 fired = 0

@@ -45,6 +45,10 @@ OUTBOX_LAG = Histogram(
 )
 TIMERS_FIRED = Counter("gridlink_timers_fired_total", "Durable timers fired, by kind.", ["kind"])
 TIMER_FAILURES = Counter("gridlink_timer_failures_total", "Timer handlers that raised and will be retried.")
+TIMER_LAG = Gauge(
+    "gridlink_timers_oldest_due_age_seconds",
+    "How long the oldest durable timer that is due (and not backing off after a failure) has waited to fire.",
+)
 HTTP_REQUESTS = Counter(
     "gridlink_http_requests_total",
     "HTTP requests served, by method, route and status code.",

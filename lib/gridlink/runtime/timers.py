@@ -16,7 +16,7 @@ from functools import cache
 from itertools import groupby
 from typing import Any
 
-from sqlalchemy import Table, and_, bindparam, delete, select, tuple_, update
+from sqlalchemy import Table, and_, bindparam, delete, func, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from gridlink.runtime import metrics
@@ -193,6 +193,18 @@ class TimerScanner:
             metrics.TIMER_FAILURES.inc()
             self._release(timer_id, repr(exc), now)
             return False
+
+    def lag_seconds(self, now: datetime | None = None) -> float:
+        """How long the oldest due timer has waited to fire: 0 while the scanner keeps up. A timer backing off after
+        its handler failed is left out (`gridlink_timer_failures_total` counts those)."""
+        now = now or datetime.now(UTC)
+        t = self.table
+        backing_off = and_(t.c.last_error.is_not(None), t.c.claim_expires_at > now)
+        with self.database.session_factory() as session:
+            oldest = session.execute(
+                select(func.min(t.c.due_at)).where(t.c.fired_at.is_(None), t.c.due_at <= now, ~backing_off)
+            ).scalar()
+        return max(0.0, (now - as_utc(oldest)).total_seconds()) if oldest is not None else 0.0
 
     def _release(self, timer_id: int, error: str, now: datetime) -> None:
         t = self.table
