@@ -64,3 +64,15 @@ class BatchingTestService:
     def on_case_assigned(self, events):
         BATCH_SIZES.append(len(events))
         return self.storage.handle_all(events, record_effect)
+
+
+class LingeringTestService:
+    name = "rlinger"
+
+    storage = Storage(metadata)
+    log_context = LogContext()
+
+    @event_consumer("dispatch", "case_assigned", batch=True, linger=True)
+    def on_case_assigned(self, events):
+        BATCH_SIZES.append(len(events))
+        return self.storage.handle_all(events, record_effect)

@@ -4,16 +4,24 @@ RabbitMQ and a real database. A batch is all or nothing, and an event that fails
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import event, func, insert, select
 
 from gridlink.runtime import dlq
+from gridlink.runtime.bus import Bus
 from gridlink.runtime.db import BatchAbandoned, Database
 from gridlink.runtime.handoff import OutboxHandoff
 from tests.integration import messaging_service
-from tests.integration.messaging_service import BatchingTestService, effects, metadata, record_effect
+from tests.integration.messaging_service import (
+    BatchingTestService,
+    LingeringTestService,
+    effects,
+    metadata,
+    record_effect,
+)
 from tests.integration.test_consumer import case_assigned, publish, service_settings
 from tests.polling import wait_for
 
@@ -230,3 +238,21 @@ def test_a_read_snapshot_does_not_see_what_commits_between_two_reads(databases):
             assert later.session.execute(select(func.count()).select_from(effects)).scalar() == before + 1
     finally:
         database.dispose()
+
+
+def test_a_lingering_consumer_gathers_a_trickle_into_a_few_batches(container_factory, new_vhost, new_database):
+    amqp = new_vhost()  # its own: no other test's consumer of these events
+    engine, settings = service_settings("rlinger", amqp, new_database)
+    assert settings.event_linger == 0.2
+    container_factory(LingeringTestService, settings.nameko_config()).start()
+    envelopes = [case_assigned() for _ in range(8)]
+    bus = Bus(amqp)
+    for envelope in envelopes:  # one every 20 ms: each would arrive alone, with nothing waiting beside it
+        body = json.dumps(envelope.to_wire()).encode()
+        bus.publish_event("dispatch.events", envelope.type, body, envelope.event_id, envelope.correlation_id)
+        time.sleep(0.02)
+    wait_for(lambda: len(effect_ids(engine)) == 8, what="every event of the trickle")
+    assert effect_ids(engine) == sorted(e.event_id for e in envelopes)
+    assert sum(messaging_service.BATCH_SIZES) == 8
+    assert len(messaging_service.BATCH_SIZES) <= 4, messaging_service.BATCH_SIZES  # 160 ms of events, 200 ms batches
+    engine.dispose()

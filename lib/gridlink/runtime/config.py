@@ -43,6 +43,7 @@ class Settings:
     db_pool_size: int
     db_max_overflow: int = 10
     event_batch: int = 20
+    event_linger: float = 0.2
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -132,5 +133,8 @@ def load_settings(service: str, default_port: int, env: Mapping[str, str] | None
         # The most events a batching consumer handles in one transaction (only those already waiting; 1: one at a
         # time). A batch cannot exceed the unacked messages the broker lets a consumer hold (max_workers).
         event_batch=max(1, int(_number(env, "EVENT_BATCH", "20", int))),
+        # How long a lingering consumer's batch waits for more events (seconds): well inside the console's live
+        # board refresh (0.5 s), and long enough to gather a report's messages.
+        event_linger=max(0.0, float(_number(env, "EVENT_LINGER", "0.2", float))),
         extra={k: v for k, v in env.items() if k.startswith(service.upper() + "_")},
     )

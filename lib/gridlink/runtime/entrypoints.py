@@ -8,6 +8,9 @@ acks. A body that cannot be decoded or does not match its contract goes straight
 With `batch=True` the method receives a list of up to `EVENT_BATCH` envelopes: the messages that arrived together,
 handed to one worker (and, with `storage.handle_all`, one transaction). Nothing waits to fill a batch: a message
 that arrives alone is handled alone at once; only a backlog makes batches, which is when the per-event cost matters.
+With `linger=True` as well, a batch waits up to `EVENT_LINGER` seconds for more to arrive: for consumers nobody
+waits on within a fraction of a second (a read model), so that a steady trickle is handled in a few transactions
+rather than one per event.
 """
 
 from __future__ import annotations
@@ -83,10 +86,12 @@ class EventConsumer(EventHandler):
 
     queue_consumer = ReliableQueueConsumer()
 
-    def __init__(self, source_service, event_type, batch: bool = False, **kwargs):
+    def __init__(self, source_service, event_type, batch: bool = False, linger: bool = False, **kwargs):
         super().__init__(source_service, event_type, **kwargs)
         self.batching = batch
+        self.lingering = linger and batch
         self.batch_size = 1  # from the settings at setup
+        self.linger_seconds = 0.0
         self._taken: list[Taken] = []
         self._flush_scheduled = False
 
@@ -97,7 +102,9 @@ class EventConsumer(EventHandler):
         self.retry_delays = settings.retry_delays
         self.pii_key = settings.pii_key
         self.bus = Bus(settings.amqp_uri)
-        self.batch_size = settings.event_batch if self.batching else 1
+        # The broker lets a consumer hold at most prefetch_count unacked messages: a batch that size is full.
+        self.batch_size = min(settings.event_batch, self.queue_consumer.prefetch_count) if self.batching else 1
+        self.linger_seconds = settings.event_linger if self.lingering else 0.0
 
     @property
     def consumer_name(self) -> str:
@@ -132,6 +139,8 @@ class EventConsumer(EventHandler):
             self.container.spawn_managed_thread(self._scheduled_flush, identifier=f"{self.consumer_name}.flush")
 
     def _scheduled_flush(self) -> None:
+        if self.linger_seconds:
+            time.sleep(self.linger_seconds)  # green: the messages arriving meanwhile join the batch
         self._flush_scheduled = False
         self._flush()
 

@@ -56,8 +56,9 @@ class Dispatch(DependencyProvider):
 
 def _recorder(source: str, event_type: str):
     # Batched: a report's five or so `message_sent` arrive together, and the read model's cost is mostly per
-    # transaction, not per event.
-    @event_consumer(source, event_type, batch=True)
+    # transaction, not per event. Lingering: nobody waits on the read model within a fraction of a second (the live
+    # board refreshes every 0.5 s), so a batch waits up to EVENT_LINGER for more to join it.
+    @event_consumer(source, event_type, batch=True, linger=True)
     def consume(self, events):
         return self.storage.handle_all(events, handlers.record_events, together=True)
 
