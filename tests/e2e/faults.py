@@ -134,12 +134,14 @@ class Tally:
     outbox_pending: int
     dead_letters: int
     dead_letters_without_reason: int
+    sent_twice: int  # messages with more than one successful delivery attempt recorded
 
     def line(self, fault: str) -> str:
         return (
             f"{fault:<28} sent {self.sent:>4}  accepted {self.accepted:>4}  cases {self.cases:>4}  "
             f"assignments {self.assignments:>4}  notifications {self.notifications:>4}  duplicates {self.duplicates}  "
-            f"lost {self.lost}  outbox pending {self.outbox_pending}  dead letters {self.dead_letters}"
+            f"lost {self.lost}  outbox pending {self.outbox_pending}  dead letters {self.dead_letters}  "
+            f"sent twice {self.sent_twice}"
         )
 
 
@@ -179,6 +181,11 @@ def reconcile(stack: Stack, amqp_uri: str, load: Load) -> Tally:
         for s in SERVICES
     )
     letters = dlq.list_letters(amqp_uri)
+    sent_twice = _scalar_rows(
+        stack.database_urls["notification"],
+        "SELECT count(*) FROM (SELECT message_id FROM delivery_attempts WHERE outcome IN ('sent', 'delivered')"
+        " GROUP BY message_id HAVING count(*) > 1) AS twice",
+    )[0][0]
     duplicates = sum(max(0, n - 1) for d in (cases_by_code, assignments, notified) for n in d.values())
     lost = sum(1 for code in codes if not (cases_by_code.get(code) and assignments.get(code) and notified.get(code)))
     return Tally(
@@ -192,6 +199,7 @@ def reconcile(stack: Stack, amqp_uri: str, load: Load) -> Tally:
         outbox_pending=pending,
         dead_letters=len(letters),
         dead_letters_without_reason=sum(1 for x in letters if not (x.reason and x.error)),
+        sent_twice=sent_twice,
     )
 
 

@@ -64,5 +64,6 @@ def test_nothing_is_lost_and_nothing_doubled_under_faults(new_vhost, databases, 
         assert tally.cases == tally.assignments == tally.notifications == tally.accepted
         assert tally.outbox_pending == 0
         assert tally.dead_letters_without_reason == 0
+        assert tally.sent_twice == 0  # a delivery pass cut short (handed off or timed) never records a second send
     finally:
         stack.stop_all()
