@@ -199,3 +199,28 @@ def test_the_newest_events_of_a_known_case_are_stored_with_one_lock_one_insert_a
         True,
         ["report_accepted", "case_assigned", "case_overdue"],
     )
+
+
+def test_the_newest_events_of_several_known_cases_share_one_lock_and_one_insert(database):
+    known = [str(uuid.uuid4()) for _ in range(3)]
+    for cid in known:
+        record(database, report_accepted(cid))
+    new = str(uuid.uuid4())
+    statements = []
+    event.listen(database.engine, "before_cursor_execute", lambda *args: statements.append(" ".join(args[2].split())))
+
+    record_together(database, [case_assigned(cid) for cid in known] + [case_overdue(known[0]), report_accepted(new)])
+
+    reads = [s for s in statements if s.startswith("SELECT") and "FROM cases" in s]
+    inserts = [s for s in statements if "INSERT INTO events" in s]
+    updates = [s for s in statements if s.startswith("UPDATE cases")]
+    # One read locks the three known cases (and finds the fourth is new), one insert stores their four events, one
+    # update per case; the new case is written its own way (read again, its event, its row).
+    assert (len(reads), len(inserts), len(updates)) == (2, 2, 3), statements
+    assert "IN" in reads[0]
+    for cid in known:
+        case, events = stored(database, cid)
+        assert case == project(cid, events) and case.state == "assigned"
+    case, events = stored(database, known[0])
+    assert case.overdue and [e.type for e in events] == ["report_accepted", "case_assigned", "case_overdue"]
+    assert stored(database, new)[0].tracking_code == "HB-261130-AAAAAA"

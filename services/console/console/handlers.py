@@ -41,34 +41,55 @@ def record_events(uow: ConsoleUnitOfWork, events: list[Envelope], now: datetime 
     by_case: dict[str, list[Envelope]] = {}
     for event in events:
         by_case.setdefault(event.correlation_id, []).append(event)
-    for group in by_case.values():
-        if not _record_newest(uow, group, now):
-            for event in group:
-                _record_one(uow, event, now)
+    # Alone, an event costs two statements its own way (a lock, then its insert with its case's change).
+    rest = _record_newest(uow, by_case, now) if len(events) > 1 else list(by_case.values())
+    for group in rest:
+        for event in group:
+            _record_one(uow, event, now)
     uow.commit()
 
 
-def _record_newest(uow: ConsoleUnitOfWork, group: list[Envelope], now: datetime) -> bool:
-    """Several events of one known case that are all its newest (a report's messages arrive together): one lock,
-    one insert and one update for all of them. False, with nothing written, when that does not apply."""
-    if len(group) < 2:
-        return False
-    existing = uow.cases.get_for_update(group[0].correlation_id)
-    if existing is None:
-        return False
+def _record_newest(uow: ConsoleUnitOfWork, by_case: dict[str, list[Envelope]], now: datetime) -> list[list[Envelope]]:
+    """The events of known cases that are all their case's newest (most of a batch: a report's messages arrive
+    together): one lock for all the cases, one insert for all those events, one update per case. Returns the
+    groups of events this does not apply to (a case not known yet, an event out of order), written by nothing."""
+    stored = uow.cases.all_for_update(list(by_case))
+    arrived: list[tuple[Envelope, str | None]] = []
+    folded: list[tuple[CaseSummary, CaseSummary, bool]] = []
+    rest = []
+    for key, group in by_case.items():
+        existing = stored.get(key)
+        newest = _fold_newest(existing, group) if existing is not None else None
+        if newest is None:
+            rest.append(group)
+            continue
+        case, case_arrived = newest
+        arrived += case_arrived
+        grid_learnt = existing.grid_code is None or any(grid is None for _, grid in case_arrived)
+        folded.append((case, existing, grid_learnt))
+    if arrived:
+        uow.events.add_all(arrived, now)
+    for case, existing, grid_learnt in folded:
+        uow.cases.update(case, existing)
+        if case.grid_code and grid_learnt:
+            uow.events.fill_grid(case.correlation_id, case.grid_code)
+    return rest
+
+
+def _fold_newest(
+    existing: CaseSummary, group: list[Envelope]
+) -> tuple[CaseSummary, list[tuple[Envelope, str | None]]] | None:
+    """The case with each of `group` folded in, and the events with their grid codes; None when one of them is
+    not the case's newest (it needs a refold)."""
     case, arrived = existing, []
     for event in group:
         grid_code = event.payload.get("grid_code") or case.grid_code
-        folded = advance(case, _arriving(event, grid_code))
-        if folded is None:
-            return False
-        case = folded
+        advanced = advance(case, _arriving(event, grid_code))
+        if advanced is None:
+            return None
+        case = advanced
         arrived.append((event, grid_code))
-    uow.events.add_all(arrived, now)
-    uow.cases.update(case, existing)
-    if case.grid_code and (existing.grid_code is None or any(grid is None for _, grid in arrived)):
-        uow.events.fill_grid(case.correlation_id, case.grid_code)
-    return True
+    return case, arrived
 
 
 def _record_one(uow: ConsoleUnitOfWork, event: Envelope, now: datetime) -> None:

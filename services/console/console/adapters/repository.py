@@ -36,6 +36,13 @@ _FILL_GRID = (
 )
 _CASE = select(cases).where(cases.c.correlation_id == bindparam("key"))
 _CASE_FOR_UPDATE = _CASE.with_for_update()
+# In one order, so that two workers locking overlapping sets of cases wait for each other rather than deadlock.
+_CASES_FOR_UPDATE = (
+    select(cases)
+    .where(cases.c.correlation_id.in_(bindparam("keys", expanding=True)))
+    .order_by(cases.c.correlation_id)
+    .with_for_update()
+)
 # Sets the columns the parameters name: what changed (see `CaseRepository.update`).
 _UPDATE_CASE = update(cases).where(cases.c.correlation_id == bindparam("key"))
 _ADD_EVENT_AND_UPDATE_CASE = _UPDATE_CASE.add_cte(insert(events).values(_EVENT_VALUES).cte("recorded"))
@@ -97,6 +104,11 @@ class CaseRepository:
         SQLite needs no lock: it admits one writer at a time, and the inbox row was written before this read."""
         row = self.session.execute(_CASE_FOR_UPDATE, {"key": correlation_id}).mappings().first()
         return _case(row) if row else None
+
+    def all_for_update(self, correlation_ids: list[str]) -> dict[str, CaseSummary]:
+        """`get_for_update` of several cases in one statement: those that exist, by correlation id."""
+        rows = self.session.execute(_CASES_FOR_UPDATE, {"keys": correlation_ids}).mappings()
+        return {row["correlation_id"]: _case(row) for row in rows}
 
     def add(self, case: CaseSummary) -> bool:
         """Insert a new case; False, and nothing written, when a case with its correlation_id exists already."""
