@@ -332,7 +332,8 @@ class IntakeService(OpsEndpoints):
         rows = handlers.find_updates(self.storage.uow(), ids, start, end, page, page_size)
         return render(fmt, "service_request_updates", [open311.update_view(row) for row in rows])
 
-    # Dispatch's case lifecycle, as the public sees it
+    # Dispatch's case lifecycle, as the public sees it. Lingering batches: a resident reading the status a fifth of
+    # a second later than it changed cannot tell, and a trickle then costs a few transactions, not one per event.
 
     def _progress(self, events):
         retention = timedelta(days=retention_days(self.storage.settings))
@@ -340,27 +341,27 @@ class IntakeService(OpsEndpoints):
             events, partial(handlers.record_case_progress, ref=self.reference, retention=retention)
         )
 
-    @event_consumer("dispatch", "case_assigned", batch=True)
+    @event_consumer("dispatch", "case_assigned", batch=True, linger=True)
     def on_case_assigned(self, events):
         return self._progress(events)
 
-    @event_consumer("dispatch", "case_accepted", batch=True)
+    @event_consumer("dispatch", "case_accepted", batch=True, linger=True)
     def on_case_accepted(self, events):
         return self._progress(events)
 
-    @event_consumer("dispatch", "case_returned", batch=True)
+    @event_consumer("dispatch", "case_returned", batch=True, linger=True)
     def on_case_returned(self, events):
         return self._progress(events)
 
-    @event_consumer("dispatch", "case_escalated", batch=True)
+    @event_consumer("dispatch", "case_escalated", batch=True, linger=True)
     def on_case_escalated(self, events):
         return self._progress(events)
 
-    @event_consumer("dispatch", "case_resolved", batch=True)
+    @event_consumer("dispatch", "case_resolved", batch=True, linger=True)
     def on_case_resolved(self, events):
         return self._progress(events)
 
-    @event_consumer("dispatch", "case_closed", batch=True)
+    @event_consumer("dispatch", "case_closed", batch=True, linger=True)
     def on_case_closed(self, events):
         return self._progress(events)
 

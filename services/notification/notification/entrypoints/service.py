@@ -141,7 +141,8 @@ class NotificationService(OpsEndpoints):
     def on_case_evaluated(self, events):
         return self._on(events)
 
-    @event_consumer("intake", "report_accepted", batch=True)
+    # The reporter's receipt can wait a fifth of a second for its batch; the grid worker's assignment cannot.
+    @event_consumer("intake", "report_accepted", batch=True, linger=True)
     def on_report_accepted(self, events):
         return self._on(events)
 
