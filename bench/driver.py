@@ -22,7 +22,7 @@ from urllib.parse import urlparse
 
 from sqlalchemy import create_engine, text
 
-from bench.stats import StepResult, summarise_step
+from bench.stats import StepResult, percentile, summarise_step
 
 
 @dataclass
@@ -137,11 +137,25 @@ class OpenLoopClient:
 class Sink:
     """Reads when each report's end effect was recorded: `query` takes `:ids` and yields (correlation_id, time)."""
 
-    def __init__(self, database_url: str, query: str, overdue_query: str | None = None):
+    def __init__(
+        self, database_url: str, query: str, overdue_query: str | None = None, others_query: str | None = None
+    ):
         self.engine = create_engine(database_url, pool_size=1, max_overflow=0)
         self.query = text(query)
         # Counts the work off the measured path that is late (a backlog the sink's query cannot see).
         self.overdue_query = text(overdue_query) if overdue_query else None
+        # Takes `:ids` and yields the seconds each delivery off the measured path took (e-mail, SMS, ...).
+        self.others_query = text(others_query) if others_query else None
+
+    def other_deliveries(self, ids: list[str]) -> list[float]:
+        if self.others_query is None:
+            return []
+        with self.engine.connect() as conn:
+            return [
+                float(s)
+                for start in range(0, len(ids), 5000)
+                for (s,) in conn.execute(self.others_query, {"ids": ids[start : start + 5000]})
+            ]
 
     def overdue(self) -> int:
         if self.overdue_query is None:
@@ -175,6 +189,11 @@ GRIDLINK_SINK = """
 # Deliveries on the other channels (e-mail, SMS, ...) whose timer is more than OVERDUE_AFTER past due: the timer
 # scanner (or the passes handed off after commit) falling behind. Retries and held messages are due later.
 OVERDUE_AFTER_S = 5
+# How long each of the step's other deliveries took, from the message's compose to its provider's acceptance.
+GRIDLINK_OTHERS = """
+    SELECT extract(epoch FROM sent_at - created_at) FROM messages
+    WHERE channel <> 'inbox' AND sent_at IS NOT NULL AND correlation_id = ANY(:ids)
+"""
 GRIDLINK_OVERDUE = f"""
     SELECT count(*) FROM timers
     WHERE fired_at IS NULL AND kind IN ('notification_delivery', 'notification_delivery_together')
@@ -271,6 +290,8 @@ class StepRun:
     # Database connections each service opened per report: a pool too small for its concurrency opens and closes
     # them all the time (each a PostgreSQL backend forked, authenticated and warmed up).
     connections_per_report: dict[str, float] = field(default_factory=dict)
+    # The deliveries on the other channels (e-mail, SMS, ...): how many, and their p50 and p99 in seconds.
+    other_deliveries: dict[str, float] = field(default_factory=dict)
 
 
 def run_step(
@@ -354,7 +375,13 @@ def run_step(
     }
     # The load generator shares the two cores too: its senders, scheduler and the sink's polling.
     servers["bench harness"] = round(harness_seconds * 1000 / max(1, len(latencies)), 1)
-    return StepRun(result, ids, samples, cpu, servers, xacts, connections)
+    others = sink.other_deliveries(ids)
+    other_deliveries = (
+        {"sent": len(others), "p50": round(percentile(others, 50), 4), "p99": round(percentile(others, 99), 4)}
+        if others
+        else {}
+    )
+    return StepRun(result, ids, samples, cpu, servers, xacts, connections, other_deliveries)
 
 
 def settle(sink: Sink, ids: list[str], timeout: float) -> bool:

@@ -84,6 +84,7 @@ def _sweep(
                 "server_cpu_ms_per_report": run.server_cpu_ms_per_report,
                 "transactions_per_report": run.transactions_per_report,
                 "connections_per_report": run.connections_per_report,
+                "other_deliveries": run.other_deliveries,
                 "events_per_report": events,
                 "samples": [[round(t, 3), round(lat, 4)] for t, lat in run.samples],
             }
@@ -92,6 +93,13 @@ def _sweep(
         print(f"    and outside the pipeline: {run.server_cpu_ms_per_report}", file=sys.stderr)
         print(f"    database transactions per delivered report: {run.transactions_per_report}", file=sys.stderr)
         print(f"    database connections opened per delivered report: {run.connections_per_report}", file=sys.stderr)
+        if run.other_deliveries:
+            others = run.other_deliveries
+            print(
+                f"    other channels' deliveries (compose to provider): {others['sent']}, "
+                f"p50 {others['p50'] * 1000:.0f} ms, p99 {others['p99'] * 1000:.0f} ms",
+                file=sys.stderr,
+            )
         if statements:
             print(f"    SQL statements per delivered report: {statements}", file=sys.stderr)
             print("    events per delivered report (consumed / published):", file=sys.stderr)
@@ -138,7 +146,9 @@ def run_gridlink(
             for service, port in zip(REPLICATED, free_ports(len(REPLICATED)), strict=True):
                 names.append(stack.start_replica(service, 2, port))
         stack.wait_ready(names, timeout=120)
-        sink = driver.Sink(stack.database_urls["notification"], driver.GRIDLINK_SINK, driver.GRIDLINK_OVERDUE)
+        sink = driver.Sink(
+            stack.database_urls["notification"], driver.GRIDLINK_SINK, driver.GRIDLINK_OVERDUE, driver.GRIDLINK_OTHERS
+        )
         sinks.append(sink)
         load = workload.haibowan(seed=hash(label) % 1000)
         client = driver.OpenLoopClient(stack.url("intake", "/reports"))
