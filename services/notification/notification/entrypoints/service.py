@@ -55,6 +55,10 @@ class NotificationStorage(Storage):
         self.passes.waitall()  # a pass cut short would wait for its timer (a send lease) to be tried again
         super().stop()
 
+    def kill(self):
+        # Killed, not stopped: no waiting on providers. The passes cut short are tried again by their timers.
+        super().stop()
+
     def get_dependency(self, worker_ctx):
         store = super().get_dependency(worker_ctx)
         store.notifier = self.notifier
