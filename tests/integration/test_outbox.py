@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 import uuid
 
+import amqp
 import pytest
 from kombu import Connection, Exchange, Queue
 from sqlalchemy import select
@@ -96,6 +98,37 @@ def test_an_unroutable_event_is_marked_not_lost_silently(database, new_vhost):
     assert relay.relay_once() == 1
     [row] = outbox_rows(database)
     assert row["unroutable"] is True and row["published_at"] is not None
+
+
+def test_unroutable_events_are_each_marked_but_logged_once_per_type(database, new_vhost, caplog):
+    """A type nobody binds (a deprecated one, say) is normal in production: a log line per event would flood."""
+    write_events(database, 3)
+    relay = OutboxRelay(database.session_factory, metadata.tables["outbox"], Bus(new_vhost()), "test-relay")
+    with caplog.at_level(logging.WARNING, logger="gridlink.runtime.outbox"):
+        assert relay.relay_once() == 3
+        write_events(database, 2)
+        assert relay.relay_once() == 2
+    assert all(row["unroutable"] for row in outbox_rows(database)) and len(outbox_rows(database)) == 5
+    [logged] = [r for r in caplog.records if "unroutable" in r.getMessage()]
+    assert logged.fields["event_type"] == "order_created"
+
+
+def test_a_batch_is_published_without_a_socket_read_before_each_message(database, amqp_uri, bound_queue, monkeypatch):
+    """py-amqp polls the socket before every publish unless `connection.blocked` is off; the relay turns it off."""
+    polls = []
+    real = amqp.Connection.drain_events
+
+    def counted(connection, timeout=None):
+        polls.append(timeout)
+        return real(connection, timeout=timeout)
+
+    ids = write_events(database, 50)
+    relay = OutboxRelay(database.session_factory, metadata.tables["outbox"], Bus(amqp_uri), "test-relay")
+    monkeypatch.setattr(amqp.Connection, "drain_events", counted)
+    assert relay.relay_once() == 50
+    monkeypatch.undo()
+    assert [m.properties["message_id"] for m in drain(bound_queue)] == ids
+    assert polls and 0 not in polls  # only the reads that wait for the confirms, none with no wait before a publish
 
 
 def test_a_broker_failure_keeps_the_row_for_the_next_pass(database, amqp_uri, bound_queue):

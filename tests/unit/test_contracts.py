@@ -6,8 +6,10 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
+from marshmallow import EXCLUDE, fields
 
 from gridlink.contracts import CONTRACTS, InvalidEvent, contract_for, new_envelope, parse_envelope
+from gridlink.contracts.registry import PARTNER_CONTRACTS
 
 REPORT = {
     "report_id": "r-1",
@@ -48,6 +50,26 @@ def test_fields_a_consumer_does_not_know_are_ignored():
     wire["payload"]["added_in_a_later_release"] = 1
     wire["trace"] = "x"
     assert "added_in_a_later_release" not in parse_envelope(wire).payload
+
+
+def _nested_schemas(schema):
+    for field in schema().fields.values():
+        inner = getattr(field, "inner", field)  # a List's items
+        if isinstance(inner, fields.Nested):
+            yield inner.schema
+            yield from _nested_schemas(type(inner.schema))
+
+
+def test_fields_a_consumer_does_not_know_are_ignored_inside_lists_of_objects_too():
+    """Nested schemas refuse unknown fields unless told otherwise: each must drop them, as a whole payload does."""
+    every = {**CONTRACTS, **PARTNER_CONTRACTS}
+    nested = [s for contract in every.values() for s in _nested_schemas(contract.schema)]
+    assert nested and all(s.unknown == EXCLUDE for s in nested)
+    sent = {"message_id": "m-1", "channel": "sms", "template_code": "case_assigned"}
+    sent["trigger_event_id"] = str(uuid.uuid4())
+    payload = {"recipient_id": "S0100", "messages": [{**sent, "added_in_a_later_release": 1}]}
+    [item] = contract_for("messages_sent").load(payload)["messages"]
+    assert "added_in_a_later_release" not in item and item["channel"] == "sms"
 
 
 @pytest.mark.parametrize(

@@ -58,6 +58,7 @@ class OutboxRelay:
         # Sent rows are marked at most `mark_delay` seconds late, several batches in one transaction (see `mark`).
         self.mark_delay = mark_delay
         self._unmarked: dict[bool, list[str]] = {False: [], True: []}  # unroutable? -> event ids
+        self._unroutable_logged: set[str] = set()  # event types already logged as unroutable
         self._unmarked_since: float | None = None
         t = outbox
         # Built once: these run for every batch, and SQLAlchemy then reuses their cache keys and compiled forms.
@@ -170,11 +171,14 @@ class OutboxRelay:
                 created = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=UTC)
                 metrics.OUTBOX_LAG.observe(max(0.0, (now - created).total_seconds()))
             elif outcome == UNROUTABLE:
-                # No queue is bound for this type: nobody subscribes yet. Kept as a row, counted and logged.
-                log.warning(
-                    "event unroutable: no queue bound",
-                    extra={"fields": {"event_type": row.event_type, "event_id": row.event_id}},
-                )
+                # No queue is bound for this type: nobody subscribes (yet, or any more: a deprecated type). Kept
+                # as a row and counted; logged once per type, as a line per event would flood the log.
+                if row.event_type not in self._unroutable_logged:
+                    self._unroutable_logged.add(row.event_type)
+                    log.warning(
+                        "event unroutable: no queue bound (further ones of this type are only counted)",
+                        extra={"fields": {"event_type": row.event_type, "event_id": row.event_id}},
+                    )
                 metrics.OUTBOX_UNROUTABLE.labels(row.event_type).inc()
                 unroutable.append(row.event_id)
             else:

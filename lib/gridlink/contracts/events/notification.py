@@ -3,7 +3,7 @@
 import hashlib
 import hmac
 
-from marshmallow import Schema, fields, validate
+from marshmallow import EXCLUDE, Schema, fields, validate
 
 from gridlink.contracts.events.fields import identifier
 
@@ -24,6 +24,9 @@ class MessageFailedV1(MessageSentV1):
 
 
 class SentMessageV1(Schema):
+    class Meta:
+        unknown = EXCLUDE  # as for a whole payload: a field added within v1 is dropped by older consumers, not refused
+
     message_id = identifier(required=True)
     channel = fields.String(required=True, validate=validate.Length(min=1, max=32))
     template_code = identifier(required=True)

@@ -6,7 +6,7 @@ key, and reads `dispute_referred` and the other mediation events from `mediation
 queues and redelivery rules are in services/mediation/PARTNERS.md.
 """
 
-from marshmallow import Schema, fields, validate
+from marshmallow import EXCLUDE, Schema, fields, validate
 
 from gridlink.contracts.events.fields import identifier
 
@@ -50,6 +50,9 @@ class PartnerTransferRequestedV1(_ReferralAnswer):
 
 
 class PartyNameV1(Schema):
+    class Meta:
+        unknown = EXCLUDE  # a field a partner adds within v1 is dropped, not refused, as for a whole payload
+
     role = fields.String(required=True, validate=validate.OneOf(("applicant", "respondent", "third_party")))
     name = fields.String(required=True, validate=validate.Length(min=1, max=100))
 
