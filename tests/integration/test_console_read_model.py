@@ -87,20 +87,25 @@ def test_the_newest_event_of_a_known_case_is_stored_with_its_change_in_one_state
 
 def test_events_before_the_grid_is_known_learn_it_when_it_is(database):
     cid = str(uuid.uuid4())
-    record(database, messages_sent(cid))  # notification's events carry no grid
+    record(database, message_sent(cid))  # notification's events carry no grid
     assert stored(database, cid)[1][0].grid_code is None
     record(database, report_accepted(cid, at=AT + timedelta(seconds=1)))  # newest: folded, not refolded
     case, events = stored(database, cid)
     assert case.grid_code == GRID and [e.grid_code for e in events] == [GRID, GRID]
-    record(database, messages_sent(cid, at=AT + timedelta(seconds=2)))
+    record(database, message_sent(cid, at=AT + timedelta(seconds=2)))
     assert stored(database, cid)[1][-1].grid_code == GRID  # a later one gets the case's
 
 
-def messages_sent(correlation_id: str, at=AT):
-    sent = {"message_id": str(uuid.uuid4()), "channel": "inbox", "template_code": "case_assigned"}
-    payload = {"recipient_id": "S0004", "messages": [{**sent, "trigger_event_id": str(uuid.uuid4())}]}
+def message_sent(correlation_id: str, at=AT):
+    payload = {
+        "message_id": str(uuid.uuid4()),
+        "recipient_id": "S0004",
+        "channel": "inbox",
+        "template_code": "case_assigned",
+        "trigger_event_id": str(uuid.uuid4()),
+    }
     return new_envelope(
-        type="messages_sent", source="notification", correlation_id=correlation_id, occurred_at=at, payload=payload
+        type="message_sent", source="notification", correlation_id=correlation_id, occurred_at=at, payload=payload
     )
 
 
@@ -112,10 +117,10 @@ def test_a_case_another_worker_created_after_the_read_is_refolded_with_its_event
     monkeypatch.setattr(
         ConsoleUnitOfWork, "_open_repositories", _blind_first_read(ConsoleUnitOfWork._open_repositories)
     )
-    record(database, messages_sent(cid, at=AT + timedelta(seconds=1)))
+    record(database, message_sent(cid, at=AT + timedelta(seconds=1)))
     case, events = stored(database, cid)
     assert case == project(cid, events)
-    assert case.last_event_type == "messages_sent" and case.description == "路灯不亮" and len(events) == 2
+    assert case.last_event_type == "message_sent" and case.description == "路灯不亮" and len(events) == 2
     assert [e.grid_code for e in events] == [GRID, GRID]  # the notification learnt the grid of the case it missed
 
 
@@ -142,8 +147,8 @@ def test_workers_recording_the_events_of_the_same_cases_at_once_leave_each_case_
         for envelope in (
             report_accepted(cid),
             case_assigned(cid),
-            messages_sent(cid, at=AT + timedelta(minutes=1)),
-            messages_sent(cid, at=AT + timedelta(minutes=2)),
+            message_sent(cid, at=AT + timedelta(minutes=1)),
+            message_sent(cid, at=AT + timedelta(minutes=2)),
             case_overdue(cid),
         )
     ]

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from gridlink.contracts import contract_for, new_envelope, parse_envelope
+from gridlink.contracts import new_envelope, parse_envelope
 from gridlink.refdata.reading import DEFAULT_DATA_DIR
 from gridlink.runtime.db import Database
 from gridlink.runtime.timers import TimerScanner
@@ -105,20 +105,11 @@ class World:
             rows = conn.execute(select(table.c.kind, table.c.key).where(table.c.fired_at.is_(None))).all()
         return sorted((kind, key) for kind, key in rows)
 
-    def sent_channels(self) -> list[str]:
-        """The channels that reached their recipient, as the `messages_sent` summaries tell them, in order; the
-        deprecated per-message `message_sent` (published too, by default) must tell the same."""
-        told = [item["channel"] for t, p in self.outbox() if t == "messages_sent" for item in p["messages"]]
-        assert sorted(p["channel"] for t, p in self.outbox() if t == "message_sent") == sorted(told)
-        return told
-
     def outbox(self) -> list[tuple[str, dict]]:
-        return [(t, json.loads(body)["payload"]) for t, body in self.outbox_bodies()]
-
-    def outbox_bodies(self) -> list[tuple[str, str]]:
         table = metadata.tables["outbox"]
         with self.database.engine.connect() as conn:
-            return [tuple(row) for row in conn.execute(select(table.c.event_type, table.c.body).order_by(table.c.id))]
+            rows = conn.execute(select(table.c.event_type, table.c.body).order_by(table.c.id)).all()
+        return [(t, json.loads(b)["payload"]) for t, b in rows]
 
 
 def case_assigned(tracking_code: str = "HB-261130-AAAAAA", urgency: str = "normal", assignee: str = "S0100"):
@@ -166,7 +157,8 @@ def test_an_event_becomes_an_inbox_message_at_once_and_provider_deliveries_only_
     email = world.one(event.correlation_id, "email")  # no SMTP server listens: retried later, never a crash
     assert email.status == "pending" and email.status_reason.startswith("retrying: email: 127.0.0.1")
     assert NOON + timedelta(seconds=1) <= email.due_at <= NOON + timedelta(seconds=2)
-    assert sorted(world.sent_channels()) == ["file", "inbox", "sms", "wecom"]
+    sent = [p["channel"] for t, p in world.outbox() if t == "message_sent"]
+    assert sorted(sent) == ["file", "inbox", "sms", "wecom"]
 
 
 def test_a_redelivered_event_never_sends_twice(world):
@@ -203,7 +195,7 @@ def test_a_pass_overtaken_while_its_provider_answers_is_not_recorded_twice(world
         handlers.deliver(uow, sms.message_id, world.notifier)
     assert [a["outcome"] for a in world.attempts(event.correlation_id, "sms")] == ["sent"]
     assert world.one(event.correlation_id, "sms").attempts == 1
-    assert world.sent_channels() == ["inbox", "sms"]
+    assert [p["channel"] for t, p in world.outbox() if t == "message_sent"] == ["inbox", "sms"]
 
 
 def test_a_process_dying_while_its_providers_answer_leaves_a_timer_that_sends_them_later(world, monkeypatch):
@@ -247,37 +239,7 @@ def test_messages_that_can_go_now_are_sent_right_after_the_commit_and_their_time
     assert world.timers() == [("notification_delivery", email.message_id)]  # the pass's own timer is gone
     assert world.at(NOON + handlers.SEND_LEASE) == 1  # the e-mail's retry, and nothing sent twice
     assert len(world.double.calls("/aliyun")) == 1 and len(world.double.calls("/wecom")) == 1
-    assert sorted(world.sent_channels()) == ["file", "inbox", "sms", "wecom"]
-
-
-@pytest.mark.parametrize("each_sent", [True, False])
-def test_what_went_together_is_told_in_one_event_per_recipient_and_case(world, each_sent):
-    """The inbox copy goes as the event is consumed, the other channels in one pass after it: two `messages_sent`,
-    each valid under its contract; the deprecated `message_sent` per message only while it is switched on."""
-    world.notifier.publish_message_sent = each_sent
-    passes = world.hand_off()
-    event = case_assigned()
-    world.consume(event)
-    passes.pop()()
-    summaries = [p for t, p in world.outbox() if t == "messages_sent"]
-    assert [[item["channel"] for item in p["messages"]] for p in summaries] == [["inbox"], ["sms", "wecom", "file"]]
-    for payload in summaries:
-        assert payload["recipient_id"] == "S0100" and contract_for("messages_sent").dump(payload) == payload
-        assert {item["trigger_event_id"] for item in payload["messages"]} == {event.event_id}
-        assert {item["template_code"] for item in payload["messages"]} == {"case_assigned"}
-    sms = next(item for item in summaries[1]["messages"] if item["channel"] == "sms")
-    assert sms == {
-        "message_id": world.one(event.correlation_id, "sms").message_id,
-        "channel": "sms",
-        "template_code": "case_assigned",
-        "trigger_event_id": event.event_id,
-        "provider": "sms_aliyun",
-    }
-    each = [p["channel"] for t, p in world.outbox() if t == "message_sent"]
-    assert sorted(each) == (["file", "inbox", "sms", "wecom"] if each_sent else [])
-    told = ("messages_sent", "message_sent")
-    correlations = {json.loads(body)["correlation_id"] for t, body in world.outbox_bodies() if t in told}
-    assert correlations == {event.correlation_id}
+    assert sorted(p["channel"] for t, p in world.outbox() if t == "message_sent") == ["file", "inbox", "sms", "wecom"]
 
 
 def test_a_handed_off_pass_the_process_never_ran_is_sent_by_its_timer_one_lease_later(world):
@@ -552,7 +514,8 @@ def test_a_pass_overtaken_for_one_of_its_messages_records_the_others(world, monk
     assert [a["outcome"] for a in world.attempts(event.correlation_id, "wecom")] == ["delivered"]
     assert [a["outcome"] for a in world.attempts(event.correlation_id, "file")] == ["delivered"]
     assert world.one(event.correlation_id, "email").attempts == 1
-    assert sorted(world.sent_channels()) == ["file", "inbox", "sms", "wecom"]
+    sent = [p["channel"] for t, p in world.outbox() if t == "message_sent"]
+    assert sorted(sent) == ["file", "inbox", "sms", "wecom"]
 
 
 def test_an_opted_out_category_is_skipped_with_its_reason_but_urgent_cases_still_arrive(world):

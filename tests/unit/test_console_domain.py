@@ -78,11 +78,10 @@ def test_a_case_folds_the_same_whatever_order_its_events_arrive_in():
 def suspended_lifecycle() -> list[RecordedEvent]:
     """A case suspended and resumed, with a notification that happened at the same moment as the assignment."""
     first, assigned, *_ = lifecycle()
-    inbox = [{"template_code": "case_assigned", "channel": "inbox"}]
     return [
         first,
         assigned,
-        ev(7, "messages_sent", 1, recipient_id="S0004", messages=inbox),
+        ev(7, "message_sent", 1, template_code="case_assigned", recipient_id="S0004", channel="inbox"),
         ev(8, "case_accepted", 2, accepted_by="S0004", deadline_at=T0 + timedelta(days=1)),
         ev(9, "case_suspended", 3, suspended_by="S0004", reason="rain"),
         ev(10, "case_supervised", 4, supervised_by="S0200", reason="why"),
@@ -133,10 +132,6 @@ def test_every_consumed_event_has_a_line_for_the_board():
     assert describe(ev(7, "something_new", 0)) == "something new"
     for _, kind in CONSUMED:  # none falls back to its bare type name
         assert describe(ev(7, kind, 0)) != kind.replace("_", " ")
-    items = [{"channel": c, "template_code": "case_assigned"} for c in ("inbox", "sms")]
-    items.append({"channel": "email", "template_code": "case_accepted"})
-    sent = ev(8, "messages_sent", 0, recipient_id="S0004", messages=items)
-    assert describe(sent) == "messages to S0004: case_assigned (inbox, sms); case_accepted (email)"
 
 
 def summary(grid: str = GRID, **fields) -> CaseSummary:

@@ -65,11 +65,16 @@ def test_fields_a_consumer_does_not_know_are_ignored_inside_lists_of_objects_too
     every = {**CONTRACTS, **PARTNER_CONTRACTS}
     nested = [s for contract in every.values() for s in _nested_schemas(contract.schema)]
     assert nested and all(s.unknown == EXCLUDE for s in nested)
-    sent = {"message_id": "m-1", "channel": "sms", "template_code": "case_assigned"}
-    sent["trigger_event_id"] = str(uuid.uuid4())
-    payload = {"recipient_id": "S0100", "messages": [{**sent, "added_in_a_later_release": 1}]}
-    [item] = contract_for("messages_sent").load(payload)["messages"]
-    assert "added_in_a_later_release" not in item and item["channel"] == "sms"
+    filed = {
+        "partner_case_ref": "(2026)蒙0303民诉前调123号",
+        "channel_code": "peoples_mediation",
+        "category_code": "neighbour_dispute",
+        "dispute_type": "neighbour",
+        "summary": "邻里漏水纠纷",
+        "parties": [{"role": "applicant", "name": "王某", "added_in_a_later_release": 1}],
+    }
+    [party] = contract_for("partner_dispute_filed").load(filed)["parties"]
+    assert party == {"role": "applicant", "name": "王某"}
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ from gridlink.contracts.events.notification import WebhookSignatureError, sign_w
 from gridlink.refdata.reading import DEFAULT_DATA_DIR
 from notification.adapters.reference import load_reference
 from notification.domain.errors import InvalidPreferences, NotificationError, RulesError, TemplateError, UnknownTemplate
-from notification.domain.model import MESSAGES_PER_SUMMARY, Contact, Message, drain_events
+from notification.domain.model import Contact, Message
 from notification.domain.policy import Policy, Preferences, QuietHours, admit, dedup_key
 from notification.domain.rules import load_rules
 from notification.domain.templates import load_templates
@@ -237,47 +237,6 @@ def test_a_sent_message_announces_itself_and_a_receipt_settles_it_once():
     assert m.receipt(True, CST_NOON + timedelta(seconds=9)) is False
     with pytest.raises(NotificationError):
         m.skip("late")
-
-
-def sent(channel="sms", recipient="S0100", correlation="r-1"):
-    m = message(channel=channel, recipient_id=recipient, correlation_id=correlation)
-    m.accepted(CST_NOON, f"{channel}_provider", None, delivered=True)
-    return m
-
-
-def test_what_went_together_is_told_once_per_recipient_and_case_and_each_message_only_while_asked():
-    failed = message(channel="wecom")
-    failed.give_up("every provider refused")
-    batch = [sent("inbox"), sent("sms"), sent("sms", correlation="r-2"), sent("email", recipient="S0200"), failed]
-    drained = drain_events(batch, each_sent=False)
-    assert [(t, c) for t, _, c in drained] == [
-        ("message_failed", "r-1"),
-        ("messages_sent", "r-1"),
-        ("messages_sent", "r-2"),
-        ("messages_sent", "r-1"),
-    ]
-    first = drained[1][1]
-    assert first["recipient_id"] == "S0100" and [i["channel"] for i in first["messages"]] == ["inbox", "sms"]
-    assert first["messages"][1] == {
-        "message_id": batch[1].message_id,
-        "channel": "sms",
-        "template_code": "case_assigned",
-        "trigger_event_id": batch[1].trigger_event_id,
-        "provider": "sms_provider",
-    }
-    assert drained[3][1]["recipient_id"] == "S0200"
-    assert all(contract_for(t).dump(p) == p for t, p, _ in drained if t == "messages_sent")
-    assert all(m.events == [] for m in batch)  # drained: a second publish sends nothing again
-    assert drain_events(batch, each_sent=False) == []
-    again = [sent("inbox"), sent("sms")]
-    assert [t for t, _, _ in drain_events(again, each_sent=True)] == ["message_sent", "message_sent", "messages_sent"]
-
-
-def test_a_run_longer_than_the_contract_allows_is_told_in_several_events():
-    many = [sent("inbox") for _ in range(MESSAGES_PER_SUMMARY + 1)]
-    drained = drain_events(many, each_sent=False)
-    assert [len(p["messages"]) for _, p, _ in drained] == [MESSAGES_PER_SUMMARY, 1]
-    assert all(contract_for(t).dump(p) == p for t, p, _ in drained)
 
 
 def test_a_failing_receipt_and_a_last_failed_attempt_publish_message_failed():

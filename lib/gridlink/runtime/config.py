@@ -72,7 +72,7 @@ def _number(env: Mapping[str, str], name: str, default: str, kind: type) -> int 
     return value
 
 
-def flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
     raw = env.get(name)
     if raw is None:
         return default
@@ -119,7 +119,7 @@ def load_settings(service: str, default_port: int, env: Mapping[str, str] | None
         max_workers=max_workers,
         prefetch_count=int(_number(env, "PREFETCH_COUNT", "20", int)),
         log_level=env.get("LOG_LEVEL", "INFO").upper(),
-        relay_enabled=flag(env, "OUTBOX_RELAY_ENABLED", True),
+        relay_enabled=_flag(env, "OUTBOX_RELAY_ENABLED", True),
         timer_interval=float(_number(env, "TIMER_INTERVAL", "1.0", float)),
         auth_secret=env.get("GRIDLINK_AUTH_SECRET", DEFAULT_SECRET),
         pii_key=env.get("GRIDLINK_PII_KEY", DEFAULT_PII_KEY),

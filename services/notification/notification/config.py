@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from gridlink.runtime.config import REPO_ROOT, ConfigError, Settings, flag, load_settings
+from gridlink.runtime.config import REPO_ROOT, ConfigError, Settings, load_settings
 
 DEFAULT_HTTP_PORT = 8005
 DEFAULT_CHANNELS = "inbox,email,file"
@@ -31,8 +31,6 @@ class ChannelConfig:
     providers: dict[str, dict[str, str]] = field(default_factory=dict)  # provider code -> its settings
     webhook_secret: str = ""
     receipt_token: str = ""
-    # The deprecated per-message `message_sent` beside `messages_sent`: on until the partners reading it have moved.
-    publish_message_sent: bool = True
 
 
 def channel_config(settings: Settings) -> ChannelConfig:
@@ -98,7 +96,6 @@ def parse_channel_config(env: Mapping[str, str]) -> ChannelConfig:
         providers=providers,
         webhook_secret=get("WEBHOOK_SECRET", "gridlink-local-webhook-secret-change-me"),
         receipt_token=get("RECEIPT_TOKEN", "gridlink-local-receipt-token-change-me"),
-        publish_message_sent=flag(env, "NOTIFICATION_PUBLISH_MESSAGE_SENT", True),
     )
     _require_credentials(config)
     return config

@@ -26,7 +26,7 @@ from notification.adapters.providers import Accepted, Outgoing, ProviderError, P
 from notification.adapters.reference import NotificationReference
 from notification.adapters.repository import NotificationUnitOfWork
 from notification.domain.errors import InvalidPreferences, MessageNotFound
-from notification.domain.model import CONTACT_FIELDS, Attempt, Contact, Message, drain_events
+from notification.domain.model import CONTACT_FIELDS, Attempt, Contact, Message
 from notification.domain.policy import Decision, Preferences, admit, dedup_key, digest_due
 from notification.domain.rules import Rule
 
@@ -57,8 +57,6 @@ class Notifier:
     # Without both, every delivery waits for its timer, as tests that drive the timers by hand want.
     new_uow: Callable[[], NotificationUnitOfWork] | None = None
     background: Callable[[Callable[[], None]], None] | None = None
-    # The deprecated per-message `message_sent`, beside `messages_sent`, while partners still read it.
-    publish_message_sent: bool = True
 
     def timers(self) -> dict[str, Callable]:
         """The durable timer handlers, for `Storage(timers=...)`."""
@@ -218,8 +216,11 @@ def _store_composed(
     # The ones to send now go in one delivery pass for all their channels.
     now_due = [m for m in composed if m.status == "pending" and m.status_reason is None]
     due_ids = {m.message_id for m in now_due}
-    _publish(uow, notifier, composed)
-    _arm(uow, [m for m in composed if m.message_id not in due_ids])
+    for message in composed:
+        if message.message_id in due_ids:
+            _publish(uow, message)
+        else:
+            _settle(uow, message)
     if now_due:
         _deliver_soon(uow, notifier, now_due, directory, now)
 
@@ -297,10 +298,12 @@ def _register_contact(uow: NotificationUnitOfWork, notifier: Notifier, payload: 
     uow.messages.save_all(waiting)
     # Those the address released go in one pass, like the messages one event composes: their own timers go.
     released_ids = {m.message_id for m in released}
-    _publish(uow, notifier, waiting)
-    _arm(uow, [m for m in waiting if m.message_id not in released_ids])
-    if len(released) > 1:
-        for message in released:
+    for message in waiting:
+        if message.message_id not in released_ids:
+            _settle(uow, message)
+            continue
+        _publish(uow, message)
+        if len(released) > 1:
             uow.cancel_timer(DELIVERY, message.message_id)
     if released:
         _deliver_soon(uow, notifier, released, directory, now)
@@ -358,7 +361,8 @@ def _delivery_pass(
         else:
             sending.append((message, message.attempts, outgoing))
     uow.messages.save_all(stopped)
-    _settle(uow, notifier, stopped)
+    for message in stopped:
+        _settle(uow, message)
     if sending:
         lease = {} if kind == DELIVERY else {"messages": [m.message_id for m, _, _ in sending]}
         uow.schedule(kind, key, now + SEND_LEASE, lease, sending[0][0].correlation_id)
@@ -390,20 +394,16 @@ def _send_and_save(
     retried = {m.message_id for m in saved if m.status == "pending"}
     if len(saved) == len(outcomes) and not (kind == DELIVERY and key in retried):
         uow.cancel_timer(kind, key)  # done with; a message's own timer that a retry moves is kept, not replaced
-    _settle(uow, notifier, saved)
+    for message in saved:
+        _settle(uow, message)
     uow.commit()
 
 
-def _settle(uow: NotificationUnitOfWork, notifier: Notifier, messages: list[Message]) -> None:
-    """The messages' events out, and each one's own timer set while it is still pending."""
-    _publish(uow, notifier, messages)
-    _arm(uow, messages)
-
-
-def _arm(uow: NotificationUnitOfWork, messages: list[Message]) -> None:
-    for message in messages:
-        if message.status == "pending":
-            uow.schedule(DELIVERY, message.message_id, message.due_at, {}, message.correlation_id)
+def _settle(uow: NotificationUnitOfWork, message: Message) -> None:
+    """The message's events out, and its own timer set while it is still pending."""
+    _publish(uow, message)
+    if message.status == "pending":
+        uow.schedule(DELIVERY, message.message_id, message.due_at, {}, message.correlation_id)
 
 
 def _deliver_locally(notifier: Notifier, message: Message, directory: Directory, now: datetime) -> list[Attempt]:
@@ -495,10 +495,10 @@ def _record(notifier: Notifier, message: Message, results: list[_Result], now: d
     return attempts
 
 
-def _publish(uow: NotificationUnitOfWork, notifier: Notifier, messages: list[Message]) -> None:
-    """The events of messages written together (`drain_events`: one `messages_sent` for what went together)."""
-    for event_type, payload, correlation_id in drain_events(messages, notifier.publish_message_sent):
-        uow.publish(event_type, payload, correlation_id=correlation_id)
+def _publish(uow: NotificationUnitOfWork, message: Message) -> None:
+    for event_type, payload in message.events:
+        uow.publish(event_type, payload, correlation_id=message.correlation_id)
+    message.events.clear()
 
 
 def send_digest(uow: NotificationUnitOfWork, key: str, notifier: Notifier) -> None:
@@ -548,7 +548,7 @@ def apply_receipts(uow: NotificationUnitOfWork, provider_code: str, body: Any, n
                 uow.messages.save(message)
                 if message.status == "failed":
                     metrics.MESSAGES_FAILED.labels(message.channel).inc()
-                _publish(uow, notifier, [message])
+                _publish(uow, message)
         uow.commit()
     return {"updated": updated, "unknown": unknown}
 

@@ -3,7 +3,7 @@
 import hashlib
 import hmac
 
-from marshmallow import EXCLUDE, Schema, fields, validate
+from marshmallow import Schema, fields, validate
 
 from gridlink.contracts.events.fields import identifier
 
@@ -23,41 +23,8 @@ class MessageFailedV1(MessageSentV1):
     reason = fields.String(required=True, validate=validate.Length(max=500))
 
 
-class SentMessageV1(Schema):
-    class Meta:
-        unknown = EXCLUDE  # as for a whole payload: a field added within v1 is dropped by older consumers, not refused
-
-    message_id = identifier(required=True)
-    channel = fields.String(required=True, validate=validate.Length(min=1, max=32))
-    template_code = identifier(required=True)
-    trigger_event_id = fields.UUID(required=True)
-    provider = fields.String(load_default=None, allow_none=True)
-
-
-# The most messages one person gets for one case in one go is one per channel and template of the events written
-# together (a handful); the bound only keeps a faulty publisher from sending an unbounded list.
-MAX_MESSAGES_PER_SUMMARY = 200
-
-
-class MessagesSentV1(Schema):
-    recipient_id = identifier(required=True)
-    messages = fields.List(
-        fields.Nested(SentMessageV1), required=True, validate=validate.Length(min=1, max=MAX_MESSAGES_PER_SUMMARY)
-    )
-
-
 EVENTS = {
-    ("message_sent", 1): (
-        MessageSentV1,
-        "A message reached a recipient's channel. Deprecated: `messages_sent` carries the same facts, one event per"
-        " recipient and case for the messages that went together; `message_sent` is still published while"
-        " notification's NOTIFICATION_PUBLISH_MESSAGE_SENT is true (the default until partners have moved).",
-    ),
-    ("messages_sent", 1): (
-        MessagesSentV1,
-        "Messages that reached one recipient's channels together, for one case (the envelope's correlation_id):"
-        " each with its channel, template, triggering event and provider.",
-    ),
+    ("message_sent", 1): (MessageSentV1, "A message reached a recipient's channel."),
     ("message_failed", 1): (MessageFailedV1, "A message could not be delivered on any channel."),
 }
 

@@ -47,7 +47,7 @@ CONSUMED: tuple[tuple[str, str], ...] = (
     ("volunteer", "order_dispatched"),
     ("volunteer", "order_completed"),
     ("volunteer", "order_rated"),
-    ("notification", "messages_sent"),
+    ("notification", "message_sent"),
     ("notification", "message_failed"),
 )
 
@@ -260,22 +260,11 @@ def describe(event: RecordedEvent) -> str:
         "order_dispatched": lambda: f"volunteer order sent to {p.get('volunteer_id') or p.get('team_code')}",
         "order_completed": lambda: f"volunteer service done ({p.get('hours')} h)",
         "order_rated": lambda: f"volunteer service rated {p.get('rating')}/5",
-        # Recorded before `messages_sent` replaced it: still on older cases' timelines.
         "message_sent": lambda: f"message {p.get('template_code')} to {p.get('recipient_id')} ({p.get('channel')})",
-        "messages_sent": lambda: _messages_line(p),
         "message_failed": lambda: f"message {p.get('template_code')} failed: {p.get('reason')}",
     }
     line = lines.get(event.type)
     return line() if line else event.type.replace("_", " ")
-
-
-def _messages_line(p: dict[str, Any]) -> str:
-    """`messages_sent`: what went to one person together, template by template with its channels."""
-    channels: dict[str, list[str]] = {}
-    for item in p.get("messages") or []:
-        channels.setdefault(str(item.get("template_code")), []).append(str(item.get("channel")))
-    sent = "; ".join(f"{template} ({', '.join(names)})" for template, names in channels.items())
-    return f"messages to {p.get('recipient_id')}: {sent}"
 
 
 @dataclass

@@ -55,9 +55,9 @@ class Dispatch(DependencyProvider):
 
 
 def _recorder(source: str, event_type: str):
-    # Batched: a report's events (its assignment, the messages sent for it) arrive together, and the read model's
-    # cost is mostly per transaction, not per event. Lingering: nobody waits on the read model within a fraction of
-    # a second (the live board refreshes every 0.5 s), so a batch waits up to EVENT_LINGER for more to join it.
+    # Batched: a report's five or so `message_sent` arrive together, and the read model's cost is mostly per
+    # transaction, not per event. Lingering: nobody waits on the read model within a fraction of a second (the live
+    # board refreshes every 0.5 s), so a batch waits up to EVENT_LINGER for more to join it.
     @event_consumer(source, event_type, batch=True, linger=True)
     def consume(self, events):
         return self.storage.handle_all(events, handlers.record_events, together=True)
@@ -147,7 +147,7 @@ class ConsoleService(OpsEndpoints):
     on_order_dispatched = _recorder("volunteer", "order_dispatched")
     on_order_completed = _recorder("volunteer", "order_completed")
     on_order_rated = _recorder("volunteer", "order_rated")
-    on_messages_sent = _recorder("notification", "messages_sent")
+    on_message_sent = _recorder("notification", "message_sent")
     on_message_failed = _recorder("notification", "message_failed")
 
     # --- signing in -------------------------------------------------------------------------------------------

@@ -159,36 +159,6 @@ class Message:
         }
 
 
-# Within the contract's bound on one `messages_sent` (200): a longer run is told in several events.
-MESSAGES_PER_SUMMARY = 100
-
-
-def drain_events(messages: list[Message], each_sent: bool) -> list[tuple[str, dict, str]]:
-    """The events of messages written together, as (type, payload, correlation_id), taken off the messages.
-
-    What reached a channel is told once per recipient and case (`messages_sent`): a report's messages go out
-    together, and one event for them costs the bus and every consumer a fraction of one per message. Each message's
-    own `message_sent` goes too while `each_sent` (the deprecated form partners may still read); every other event
-    (`message_failed`) goes as it is.
-    """
-    out: list[tuple[str, dict, str]] = []
-    together: dict[tuple[str, str], list[dict]] = {}
-    for message in messages:
-        for event_type, payload in message.events:
-            if event_type == "message_sent":
-                item = {k: v for k, v in payload.items() if k != "recipient_id"}
-                together.setdefault((message.correlation_id, message.recipient_id), []).append(item)
-                if not each_sent:
-                    continue
-            out.append((event_type, payload, message.correlation_id))
-        message.events.clear()
-    for (correlation_id, recipient_id), items in together.items():
-        for start in range(0, len(items), MESSAGES_PER_SUMMARY):
-            chunk = items[start : start + MESSAGES_PER_SUMMARY]
-            out.append(("messages_sent", {"recipient_id": recipient_id, "messages": chunk}, correlation_id))
-    return out
-
-
 @dataclass(frozen=True)
 class Attempt:
     """One provider's try at delivering a message (or the local delivery of an inbox or file message)."""

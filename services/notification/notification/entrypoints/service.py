@@ -42,9 +42,7 @@ class NotificationStorage(Storage):
         settings = self.container.config["GRIDLINK"]
         config = channel_config(settings)
         self.receipt_token = config.receipt_token
-        self.notifier = handlers.Notifier(
-            load_reference(settings.data_dir), build_providers(config), publish_message_sent=config.publish_message_sent
-        )
+        self.notifier = handlers.Notifier(load_reference(settings.data_dir), build_providers(config))
         self.timer_handlers = self.notifier.timers()
         super().setup()
         # Delivery passes handed off after a commit run here, beside the workers, at most as many at once as the
