@@ -149,7 +149,7 @@ def test_an_event_becomes_an_inbox_message_at_once_and_provider_deliveries_only_
     }
     assert world.double.requests == []  # nothing left the process inside the consuming transaction
     world.at(NOON)
-    [sms] = world.double.json_of("/aliyun")
+    [sms] = world.double.params_of("/aliyun")
     assert sms["PhoneNumbers"] == STAFF.phone and "HB-261130-AAAAAA" in json.loads(sms["TemplateParam"])["content"]
     assert world.one(event.correlation_id, "sms").status == "sent"
     assert world.one(event.correlation_id, "wecom").status == "delivered"
@@ -262,7 +262,7 @@ def test_a_handed_off_pass_for_messages_no_longer_sendable_decides_from_what_is_
     sms = world.one(event.correlation_id, "sms")
     assert (sms.status, sms.status_reason) == ("pending", "quiet_hours") and sms.due_at == MORNING
     assert world.one(event.correlation_id, "wecom").status == "pending"
-    assert world.double.json_of("/aliyun") == []
+    assert world.double.calls("/aliyun") == []
     world.at(MORNING)
     assert world.one(event.correlation_id, "sms").status == "sent"
     assert len(world.double.calls("/aliyun")) == 1
@@ -373,7 +373,7 @@ def test_over_the_rate_limit_messages_are_merged_into_one_digest(world):
     assert merged[0].merged_into and merged[0].merged_into == merged[1].merged_into
     digest = handlers.message(world.database.uow(), merged[0].merged_into)[0]
     assert digest.status == "sent" and digest.template_code == "digest"
-    assert json.loads(world.double.json_of("/aliyun")[-1]["TemplateParam"])["content"] == digest.body
+    assert json.loads(world.double.params_of("/aliyun")[-1]["TemplateParam"])["content"] == digest.body
     assert "2 条" in digest.body
 
 
@@ -459,7 +459,7 @@ def test_a_report_receipt_waits_for_the_reporters_address_whichever_event_comes_
     for report_id in (late, early):
         assert world.one(report_id, "sms").status == "sent"
         assert world.one(report_id, "wechat").status == "sent"
-    assert {s["PhoneNumbers"] for s in world.double.json_of("/aliyun")} == {"13900001234"}
+    assert {s["PhoneNumbers"] for s in world.double.params_of("/aliyun")} == {"13900001234"}
     assert all(
         "HB-261130-REPORT" in s["data"]["keyword1"]["value"]
         for s in world.double.json_of("/wechat/cgi-bin/message/template/send")

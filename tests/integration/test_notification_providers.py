@@ -11,9 +11,11 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import UTC, datetime
 from email.header import decode_header, make_header
 from email.utils import parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
@@ -24,6 +26,7 @@ from gridlink.contracts.events.notification import (
     verify_webhook,
 )
 from notification.adapters.providers import Outgoing, ProviderError, build_providers
+from notification.adapters.signing import aliyun_v3_headers, tencent_tc3_headers
 from notification.config import parse_channel_config
 from tests.polling import wait_for
 
@@ -78,8 +81,14 @@ class ProviderDouble:
                 self.fail[route] = remaining - 1 if remaining > 0 else -1
                 return 503, {"error": "deliberately unavailable"}
         if route == "/aliyun":
+            refused = _aliyun_refusal(path, headers, body)
+            if refused:
+                return 400, {"Code": refused, "Message": "Specified signature does not match our calculation."}
             return 200, {"Code": "OK", "BizId": f"biz-{n}", "RequestId": str(n)}
         if route == "/tencent":
+            refused = _tencent_refusal(headers, body)
+            if refused:
+                return 200, {"Response": {"Error": {"Code": refused, "Message": "signature mismatch"}}}
             return 200, {"Response": {"SendStatusSet": [{"Code": "Ok", "SerialNo": f"sn-{n}"}]}}
         if route == "/wechat/cgi-bin/token":
             return 200, {"access_token": "token-1", "expires_in": 7200}
@@ -109,9 +118,69 @@ class ProviderDouble:
     def json_of(self, path: str) -> list[dict]:
         return [json.loads(r["body"]) for r in self.calls(path)]
 
+    def params_of(self, path: str) -> list[dict]:
+        """The query parameters of each call (Aliyun's RPC-style actions carry theirs there)."""
+        return [dict(parse_qsl(urlsplit(r["query"]).query, keep_blank_values=True)) for r in self.calls(path)]
+
     def close(self):
         self.server.shutdown()
         self.server.server_close()
+
+
+# The double checks signatures as the vendors do: it signs what it received with the secret it knows (the one
+# channel_env configures) and refuses a request whose Authorization differs, or whose time is too far off. That
+# the signing itself follows each vendor's algorithm is shown against their published examples
+# (tests/unit/test_notification_signing.py).
+ALIYUN_SECRET, TENCENT_SECRET = "aks", "skey"
+
+
+def _lowered(headers: dict) -> dict:
+    return {k.lower(): v for k, v in headers.items()}
+
+
+def _aliyun_refusal(path: str, headers: dict, body: bytes) -> str | None:
+    h = _lowered(headers)
+    try:
+        sent_at = datetime.strptime(h["x-acs-date"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        expected = aliyun_v3_headers(
+            access_key_id=h["authorization"].split("Credential=")[1].split(",")[0],
+            access_key_secret=ALIYUN_SECRET,
+            host=h["host"],
+            action=h["x-acs-action"],
+            version=h["x-acs-version"],
+            query=dict(parse_qsl(urlsplit(path).query, keep_blank_values=True)),
+            body=body,
+            now=sent_at,
+            nonce=h["x-acs-signature-nonce"],
+            path=urlsplit(path).path,
+        )
+    except (KeyError, IndexError, ValueError):
+        return "IncompleteSignature"
+    if abs(time.time() - sent_at.timestamp()) > 15 * 60:
+        return "SignatureExpired"
+    return None if h["authorization"] == expected["Authorization"] else "SignatureDoesNotMatch"
+
+
+def _tencent_refusal(headers: dict, body: bytes) -> str | None:
+    h = _lowered(headers)
+    try:
+        stamp = int(h["x-tc-timestamp"])
+        expected = tencent_tc3_headers(
+            secret_id=h["authorization"].split("Credential=")[1].split("/")[0],
+            secret_key=TENCENT_SECRET,
+            host=h["host"],
+            service="sms",
+            action=h["x-tc-action"],
+            version=h["x-tc-version"],
+            region=h["x-tc-region"],
+            body=body,
+            timestamp=stamp,
+        )
+    except (KeyError, IndexError, ValueError):
+        return "AuthFailure.SignatureFailure"
+    if h["content-type"] != expected["Content-Type"] or abs(time.time() - stamp) > 5 * 60:
+        return "AuthFailure.SignatureExpire"
+    return None if h["authorization"] == expected["Authorization"] else "AuthFailure.SignatureFailure"
 
 
 def free_port() -> int:
@@ -126,10 +195,10 @@ def channel_env(double: ProviderDouble, smtp_port: int, file_path, channels: str
         "NOTIFICATION_CHANNELS": channels or "inbox,sms,wechat,wecom,push,email,webhook,file",
         "NOTIFICATION_SMS_ALIYUN_URL": f"{double.url}/aliyun",
         "NOTIFICATION_SMS_ALIYUN_ACCESS_KEY_ID": "ak",
-        "NOTIFICATION_SMS_ALIYUN_ACCESS_KEY_SECRET": "aks",
+        "NOTIFICATION_SMS_ALIYUN_ACCESS_KEY_SECRET": ALIYUN_SECRET,
         "NOTIFICATION_SMS_TENCENT_URL": f"{double.url}/tencent",
         "NOTIFICATION_SMS_TENCENT_SECRET_ID": "sid",
-        "NOTIFICATION_SMS_TENCENT_SECRET_KEY": "skey",
+        "NOTIFICATION_SMS_TENCENT_SECRET_KEY": TENCENT_SECRET,
         "NOTIFICATION_SMS_TENCENT_APP_ID": "1400000000",
         "NOTIFICATION_WECHAT_URL": f"{double.url}/wechat",
         "NOTIFICATION_WECHAT_APP_ID": "wx-app",
@@ -271,15 +340,31 @@ def test_both_sms_providers_speak_their_own_api(double, tmp_path):
     aliyun, tencent = providers(double, tmp_path).for_channel("sms")
     assert aliyun.send(outgoing("sms", "13900000000")).provider_message_id == "biz-1"
     assert tencent.send(outgoing("sms", "13900000000")).provider_message_id == "sn-2"
-    [a] = double.json_of("/aliyun")
-    assert a["PhoneNumbers"] == "13900000000" and a["OutId"] == "m-1"
+    [a] = double.params_of("/aliyun")  # signed and accepted by the double, which checks as Aliyun does
+    assert a["PhoneNumbers"] == "13900000000" and a["OutId"] == "m-1" and a["SignName"] == "网格通"
     assert json.loads(a["TemplateParam"]) == {"content": "【网格通】测试消息"}
+    [call] = double.calls("/aliyun")
+    assert call["method"] == "POST" and call["body"] == b"" and call["headers"]["x-acs-action"] == "SendSms"
+    assert call["headers"]["Authorization"].startswith("ACS3-HMAC-SHA256 Credential=ak,SignedHeaders=host;")
     [t] = double.json_of("/tencent")
     assert t["PhoneNumberSet"] == ["+8613900000000"] and t["SessionContext"] == "m-1"
-    assert double.calls("/aliyun")[0]["headers"]["Authorization"].startswith("ACS3-HMAC-SHA256 Credential=ak")
+    assert double.calls("/tencent")[0]["headers"]["X-TC-Version"] == "2021-01-11"
     double.fail["/aliyun"] = 1
     with pytest.raises(ProviderError, match="HTTP 503"):
         aliyun.send(outgoing("sms", "13900000000"))
+
+
+def test_an_sms_request_signed_with_the_wrong_secret_is_refused_by_the_vendor(double, tmp_path):
+    env = {
+        **channel_env(double, free_port(), tmp_path / "out.jsonl", "inbox,sms"),
+        "NOTIFICATION_SMS_ALIYUN_ACCESS_KEY_SECRET": "a-leaked-and-rotated-secret",
+        "NOTIFICATION_SMS_TENCENT_SECRET_KEY": "a-leaked-and-rotated-secret",
+    }
+    aliyun, tencent = build_providers(parse_channel_config(env)).for_channel("sms")
+    with pytest.raises(ProviderError, match="SignatureDoesNotMatch"):
+        aliyun.send(outgoing("sms", "13900000000"))
+    with pytest.raises(ProviderError, match=r"AuthFailure\.SignatureFailure"):
+        tencent.send(outgoing("sms", "13900000000"))
 
 
 def test_wechat_template_message_fetches_and_reuses_its_token(double, tmp_path):

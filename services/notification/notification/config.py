@@ -66,6 +66,7 @@ def parse_channel_config(env: Mapping[str, str]) -> ChannelConfig:
             "app_id": get("SMS_TENCENT_APP_ID"),
             "sign_name": get("SMS_TENCENT_SIGN_NAME", "网格通"),
             "template_id": get("SMS_TENCENT_TEMPLATE_ID", "GRIDLINK_NOTICE"),
+            "region": get("SMS_TENCENT_REGION", "ap-guangzhou"),
         },
         "wechat": {
             "url": get("WECHAT_URL", "https://api.weixin.qq.com"),

@@ -8,19 +8,20 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import hashlib
-import hmac
 import json
 import logging
 import smtplib
 import threading
 import time
+import uuid
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from email.header import Header
 from email.utils import formataddr, formatdate, parseaddr
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -30,6 +31,7 @@ from gridlink.contracts.events.notification import (
     WEBHOOK_TIMESTAMP_HEADER,
     sign_webhook,
 )
+from notification.adapters.signing import aliyun_v3_headers, canonical_query, tencent_tc3_headers
 from notification.config import ChannelConfig
 from notification.domain.errors import InvalidReceipt
 
@@ -84,9 +86,10 @@ class Provider(ABC):
 
 
 class HttpProvider(Provider):
-    def __init__(self, settings: dict[str, str], timeout: float):
+    def __init__(self, settings: dict[str, str], timeout: float, clock=time.time):
         self.settings = settings
         self.timeout = timeout
+        self.clock = clock  # wall-clock seconds: signed requests carry the time they were signed
         self.http = requests.Session()
 
     def _post(self, url: str, **kwargs) -> dict:
@@ -238,33 +241,36 @@ def _close(smtp: smtplib.SMTP) -> None:
 
 
 class AliyunSms(HttpProvider):
-    """Aliyun SMS (SendSms): an approved template with the text as its parameter; OutId carries our message id."""
+    """Aliyun SMS (SendSms, API 2017-05-25, signature V3): an approved template with the text as its parameter;
+    OutId carries our message id. An RPC-style action: its parameters go in the query string, the body is empty."""
 
     code = "sms_aliyun"
     channel = "sms"
+    version = "2017-05-25"
 
     def send(self, out: Outgoing) -> Accepted:
         s = self.settings
-        body = json.dumps(
-            {
-                "PhoneNumbers": out.address,
-                "SignName": s["sign_name"],
-                "TemplateCode": s["template_code"],
-                "TemplateParam": json.dumps({"content": out.body}, ensure_ascii=False),
-                "OutId": out.message_id,
-            },
-            ensure_ascii=False,
-        ).encode()
-        signature = base64.b64encode(hmac.new(s["access_key_secret"].encode(), body, hashlib.sha256).digest())
-        answer = self._post(
-            s["url"],
-            data=body,
-            headers={
-                "Content-Type": "application/json; charset=utf-8",
-                "x-acs-action": "SendSms",
-                "Authorization": f"ACS3-HMAC-SHA256 Credential={s['access_key_id']},Signature={signature.decode()}",
-            },
+        query = {
+            "PhoneNumbers": out.address,
+            "SignName": s["sign_name"],
+            "TemplateCode": s["template_code"],
+            "TemplateParam": json.dumps({"content": out.body}, ensure_ascii=False),
+            "OutId": out.message_id,
+        }
+        url = urlsplit(s["url"])
+        headers = aliyun_v3_headers(
+            access_key_id=s["access_key_id"],
+            access_key_secret=s["access_key_secret"],
+            host=url.netloc,
+            action="SendSms",
+            version=self.version,
+            query=query,
+            body=b"",
+            now=datetime.fromtimestamp(self.clock(), UTC),
+            nonce=uuid.uuid4().hex,
+            path=url.path or "/",
         )
+        answer = self._post(f"{s['url']}?{canonical_query(query)}", data=b"", headers=headers)
         if answer.get("Code") != "OK":
             raise ProviderError(f"{self.code}: {answer.get('Code')}: {answer.get('Message')}")
         return Accepted(self.code, str(answer.get("BizId")), delivered=False)
@@ -278,10 +284,12 @@ class AliyunSms(HttpProvider):
 
 
 class TencentSms(HttpProvider):
-    """Tencent Cloud SMS (SendSms): SessionContext carries our message id; SerialNo is the provider's."""
+    """Tencent Cloud SMS (SendSms, API 2021-01-11, signature TC3-HMAC-SHA256): SessionContext carries our message
+    id; SerialNo is the provider's."""
 
     code = "sms_tencent"
     channel = "sms"
+    version = "2021-01-11"
 
     def send(self, out: Outgoing) -> Accepted:
         s = self.settings
@@ -297,18 +305,18 @@ class TencentSms(HttpProvider):
             },
             ensure_ascii=False,
         ).encode()
-        stamp = str(int(time.time()))
-        signature = hmac.new(s["secret_key"].encode(), stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
-        answer = self._post(
-            s["url"],
-            data=body,
-            headers={
-                "Content-Type": "application/json; charset=utf-8",
-                "X-TC-Action": "SendSms",
-                "X-TC-Timestamp": stamp,
-                "Authorization": f"TC3-HMAC-SHA256 Credential={s['secret_id']}, Signature={signature}",
-            },
+        headers = tencent_tc3_headers(
+            secret_id=s["secret_id"],
+            secret_key=s["secret_key"],
+            host=urlsplit(s["url"]).netloc,
+            service="sms",
+            action="SendSms",
+            version=self.version,
+            region=s["region"],
+            body=body,
+            timestamp=int(self.clock()),
         )
+        answer = self._post(s["url"], data=body, headers=headers)
         response = answer.get("Response", {})
         if "Error" in response:
             raise ProviderError(f"{self.code}: {response['Error'].get('Code')}: {response['Error'].get('Message')}")
