@@ -103,11 +103,21 @@ def plot(results: dict, path: Path) -> Path | None:
     return path
 
 
+def calibration(results: dict) -> str:
+    """The machine's speed during the run (bench/calibrate.py), for comparing runs made at different hours."""
+    times = results["meta"].get("calibration_ms")
+    if not times:
+        return "not calibrated (a run from before bench/calibrate.py)"
+    spans = ", ".join(f"{times[k]:g} ms at the {k}" for k in ("start", "end") if k in times)
+    return f"the fixed Python workload took {spans} (lower is faster)"
+
+
 def markdown(results: dict) -> str:
     """The figures as Markdown tables, for docs/performance.md: `python -m bench.report var/bench/latest.json`."""
     out = [
         f"Run of {results['meta']['started']} at commit {results['meta']['commit']}, {results['meta']['cpus']} CPUs, "
-        f"load average at start {', '.join(f'{x:.1f}' for x in results['meta']['load_average_at_start'])}.",
+        f"load average at start {', '.join(f'{x:.1f}' for x in results['meta']['load_average_at_start'])}; "
+        f"{calibration(results)}.",
         "",
     ]
     names = {

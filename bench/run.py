@@ -17,7 +17,7 @@ import sys
 import urllib.request
 from datetime import UTC, datetime
 
-from bench import ceilings, driver, plain, profile, report, workload
+from bench import calibrate, ceilings, driver, plain, profile, report, workload
 from bench.infra import Resources
 from bench.stacks import PlainStack, ReplicatedStack, free_ports
 from bench.stats import highest_sustained
@@ -324,6 +324,7 @@ def main(argv: list[str] | None = None) -> int:
             "duration_s": duration,
             "env": extra_env,
             "without": list(without),
+            "calibration_ms": {"start": calibrate.python_ms()},
         }
     }
     res = Resources()
@@ -352,6 +353,7 @@ def main(argv: list[str] | None = None) -> int:
         if left:
             print(f"could not remove: {', '.join(left)}", file=sys.stderr)
     results["meta"]["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
+    results["meta"]["calibration_ms"]["end"] = calibrate.python_ms()
     results["ratios"] = report.ratios(results)
 
     print()
@@ -369,6 +371,7 @@ def main(argv: list[str] | None = None) -> int:
             print()
     if "ceilings" in results:
         print(f"ceilings: {results['ceilings']}")
+    print(f"machine: {report.calibration(results)}")
     for name, value in results["ratios"].items():
         print(f"  {name:<52} {value if value is not None else '—'}")
     stamp = started.strftime("%Y%m%dT%H%M%SZ")

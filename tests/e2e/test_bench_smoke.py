@@ -31,6 +31,9 @@ def test_the_quick_bench_prints_its_table_and_writes_every_measure(pg_server, br
     assert re.search(r"effects per report \{rows: reports\}: \{'cases_per_report': \{1: \d+\}", run.stdout)
     results = Path(re.search(r"^results: (\S+)$", run.stdout, re.M).group(1))
     data = json.loads(results.read_text())
+    calibration = data["meta"]["calibration_ms"]  # the machine's speed, at both ends of the run
+    assert calibration["start"] > 0 and calibration["end"] > 0
+    assert f"machine: the fixed Python workload took {calibration['start']:g} ms at the start" in run.stdout
     steps = data["gridlink"]["steps"]
     assert [s["target_rate"] for s in steps] == [2.0, 5.0]
     for step in steps:

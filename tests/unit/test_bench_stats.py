@@ -5,6 +5,7 @@ import random
 
 import pytest
 
+from bench import calibrate, report
 from bench.stats import (
     GROWTH_FLOOR_S,
     backlog_grew,
@@ -128,3 +129,16 @@ def test_without_the_postmasters_reading_server_cpu_counts_only_processes_alive_
     # 11 exited (its seconds must not turn into a negative share); 12 started (the harness's own connection).
     after = {10: ("postgresql", 5.5), 12: ("postgresql", 0.4), 20: ("rabbitmq", 100.25)}
     assert server_cpu_used(before, after) == {"postgresql": 0.5, "rabbitmq": 0.25}
+
+
+def test_the_machine_calibration_is_reported_with_each_run_and_older_runs_say_they_had_none():
+    timed = calibrate.python_ms(repeats=3)
+    assert timed > 0
+    meta = {"started": "t", "commit": "c", "cpus": 2, "load_average_at_start": [0.5, 0.4, 0.3]}
+    with_it = {"meta": {**meta, "calibration_ms": {"start": timed, "end": 31.5}}}
+    assert (
+        report.calibration(with_it)
+        == f"the fixed Python workload took {timed:g} ms at the start, 31.5 ms at the end (lower is faster)"
+    )
+    assert "31.5 ms at the end" in report.markdown(with_it).splitlines()[0]
+    assert report.calibration({"meta": meta}).startswith("not calibrated")
