@@ -29,7 +29,11 @@ OUT_DIR = REPO_ROOT / "var" / "bench"
 # Doubling at first, then finer where GridLink's knee lies on this machine (25–35/s), so the default sweep finds it
 # rather than jumping from a sustained 20 to a failed 40.
 DEFAULT_RATES = (2, 5, 10, 20, 25, 30, 35, 40, 80, 150, 300, 450)
-PIPELINES = ("ceilings", "gridlink", "plain", "scaleout")
+PIPELINES = ("ceilings", "gridlink", "plain", "core", "scaleout")
+# "core": GridLink doing what the plain pipeline does (the three hops, the grid worker's inbox copy), so that the
+# ratio to it is the price of the guarantees alone: no console, no channel besides the inbox.
+CORE_ENV = {"NOTIFICATION_CHANNELS": "inbox"}
+CORE_WITHOUT = ("console",)
 # Set by --profile: each step's py-spy profiles go under it, one file per process and rate.
 PROFILE_DIR = None
 REPLICATED = ("dispatch", "notification")
@@ -343,6 +347,9 @@ def main(argv: list[str] | None = None) -> int:
             results["gridlink"] = run_gridlink(res, "gridlink", rates, duration, extra_env, False, without)
         if "plain" in only:
             results["plain"] = run_plain(res, rates, duration, extra_env)
+        if "core" in only:
+            core_without = tuple(dict.fromkeys((*without, *CORE_WITHOUT)))
+            results["core"] = run_gridlink(res, "core", rates, duration, {**extra_env, **CORE_ENV}, False, core_without)
         if "scaleout" in only:
             results["scaleout"] = run_gridlink(res, "scaleout", rates, duration, extra_env, True, without)
     except KeyboardInterrupt:
@@ -357,11 +364,7 @@ def main(argv: list[str] | None = None) -> int:
     results["ratios"] = report.ratios(results)
 
     print()
-    for key, name in (
-        ("gridlink", "GridLink"),
-        ("plain", "plain nameko pipeline"),
-        ("scaleout", "GridLink, 2 replicas of dispatch and notification"),
-    ):
+    for key, name in report.NAMES.items():
         if key in results:
             print(report.table(name, results[key]["steps"]))
             print(f"  highest rate sustained without a growing backlog: {results[key]['highest_sustained']:g}/s")

@@ -142,3 +142,18 @@ def test_the_machine_calibration_is_reported_with_each_run_and_older_runs_say_th
     )
     assert "31.5 ms at the end" in report.markdown(with_it).splitlines()[0]
     assert report.calibration({"meta": meta}).startswith("not calibrated")
+
+
+def test_the_core_run_is_set_against_the_plain_pipeline_as_the_price_of_the_guarantees_alone():
+    results = {
+        "gridlink": {"highest_sustained": 40.0},
+        "plain": {"highest_sustained": 300.0},
+        "core": {"highest_sustained": 60.0},
+    }
+    got = report.ratios(results)
+    assert got["gridlink / plain nameko pipeline"] == 0.133
+    assert got["gridlink doing the plain pipeline's work / plain"] == 0.2
+    without_core = {k: v for k, v in results.items() if k != "core"}
+    assert "gridlink doing the plain pipeline's work / plain" not in report.ratios(without_core)
+    only_core = {k: v for k, v in results.items() if k != "gridlink"}  # no GridLink run: no ratio made up of it
+    assert report.ratios(only_core) == {"gridlink doing the plain pipeline's work / plain": 0.2}
