@@ -376,7 +376,38 @@ def test_wechat_template_message_fetches_and_reuses_its_token(double, tmp_path):
     assert len(sends) == 2 and "access_token=token-1" in sends[0]["query"]
     body = json.loads(sends[0]["body"])
     assert body["touser"] == "openid-1" and body["template_id"] == "tmpl-1"
-    assert body["data"]["keyword1"]["value"] == "【网格通】测试消息"
+    assert body["data"] == {  # the default: a template of the older layout
+        "first": {"value": "新案件待办"},
+        "keyword1": {"value": "【网格通】测试消息"},
+        "remark": {"value": "网格通"},
+    }
+
+
+def test_a_current_wechat_template_gets_its_own_keywords_each_cut_to_its_types_length(double, tmp_path):
+    """Templates made since 2023 name their keywords (thing1, time2…); which one holds what is configured."""
+    fields = "thing1=title,thing2=body,time3=time,character_string4=sender"
+    [wechat] = providers(double, tmp_path, NOTIFICATION_WECHAT_FIELDS=fields).for_channel("wechat")
+    wechat.clock = lambda: datetime(2026, 11, 30, 4, 5, tzinfo=UTC).timestamp()  # 12:05 in Beijing
+    long_text = "【网格通】您有新的网格案件 HB-261130-AAAAAA（普通）：路灯不亮，请尽快处理。"
+    wechat.send(outgoing("wechat", "openid-1", long_text))
+    data = json.loads(double.calls("/wechat/cgi-bin/message/template/send")[0]["body"])["data"]
+    assert data == {
+        "thing1": {"value": "新案件待办"},
+        "thing2": {"value": long_text[:19] + "…"},  # a `thing` holds at most 20 characters
+        "time3": {"value": "2026年11月30日 12:05"},
+        "character_string4": {"value": "网格通"},
+    }
+
+
+@pytest.mark.parametrize(
+    ("fields", "refusal"),
+    [("thing1=colour", "the part is one of title, body, time, sender"), ("thing1", "is not keyword=part"), (",", "no")],
+)
+def test_a_wechat_field_mapping_that_cannot_be_filled_is_refused_at_start(double, tmp_path, fields, refusal):
+    from gridlink.runtime.config import ConfigError
+
+    with pytest.raises(ConfigError, match=refusal):
+        providers(double, tmp_path, NOTIFICATION_WECHAT_FIELDS=fields)
 
 
 def test_wecom_bot_mentions_the_mobile_and_push_targets_the_device(double, tmp_path):

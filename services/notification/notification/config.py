@@ -33,6 +33,29 @@ class ChannelConfig:
     receipt_token: str = ""
 
 
+# What a WeChat template's keywords may be filled with. Templates made since May 2023 name their own keywords
+# (thing1, time2…) and WeChat no longer shows `first` or `remark`; the default keeps the older layout.
+WECHAT_PARTS = ("title", "body", "time", "sender")
+DEFAULT_WECHAT_FIELDS = "first=title,keyword1=body,remark=sender"
+
+
+def wechat_fields(raw: str) -> tuple[tuple[str, str], ...]:
+    """`keyword=part,…` (NOTIFICATION_WECHAT_FIELDS) as pairs, refusing what WeChat or the platform cannot fill."""
+    pairs = []
+    for item in (i.strip() for i in raw.split(",") if i.strip()):
+        keyword, _, part = (x.strip() for x in item.partition("="))
+        if not keyword or not part:
+            raise ConfigError(f"NOTIFICATION_WECHAT_FIELDS: {item!r} is not keyword=part")
+        if part not in WECHAT_PARTS:
+            raise ConfigError(
+                f"NOTIFICATION_WECHAT_FIELDS: {keyword}={part}: the part is one of {', '.join(WECHAT_PARTS)}"
+            )
+        pairs.append((keyword, part))
+    if not pairs:
+        raise ConfigError("NOTIFICATION_WECHAT_FIELDS names no keyword")
+    return tuple(pairs)
+
+
 def channel_config(settings: Settings) -> ChannelConfig:
     return parse_channel_config(settings.extra)
 
@@ -73,6 +96,7 @@ def parse_channel_config(env: Mapping[str, str]) -> ChannelConfig:
             "app_id": get("WECHAT_APP_ID"),
             "app_secret": get("WECHAT_APP_SECRET"),
             "template_id": get("WECHAT_TEMPLATE_ID"),
+            "fields": get("WECHAT_FIELDS", DEFAULT_WECHAT_FIELDS),
         },
         "wecom": {"url": get("WECOM_WEBHOOK_URL")},
         "push": {
@@ -99,6 +123,8 @@ def parse_channel_config(env: Mapping[str, str]) -> ChannelConfig:
         receipt_token=get("RECEIPT_TOKEN", "gridlink-local-receipt-token-change-me"),
     )
     _require_credentials(config)
+    if "wechat" in channels:
+        wechat_fields(config.providers["wechat"]["fields"])  # refused at start, not at the first message
     return config
 
 

@@ -32,8 +32,9 @@ from gridlink.contracts.events.notification import (
     sign_webhook,
 )
 from notification.adapters.signing import aliyun_v3_headers, canonical_query, tencent_tc3_headers
-from notification.config import ChannelConfig
+from notification.config import ChannelConfig, wechat_fields
 from notification.domain.errors import InvalidReceipt
+from notification.domain.templates import CST
 
 log = logging.getLogger("notification.providers")
 
@@ -335,14 +336,27 @@ class TencentSms(HttpProvider):
             raise InvalidReceipt(f"{self.code} receipt lacks {exc}") from None
 
 
+# How long WeChat lets a template keyword's value be, by the keyword's type (its name without the number).
+WECHAT_LIMITS = {"thing": 20, "character_string": 32, "phrase": 5, "name": 10, "number": 32, "letter": 32}
+SENDER = "网格通"
+
+
+def _fit(keyword: str, value: str) -> str:
+    limit = WECHAT_LIMITS.get(keyword.rstrip("0123456789"))
+    return value if limit is None or len(value) <= limit else value[: limit - 1] + "…"
+
+
 class WeChatTemplate(HttpProvider):
-    """A WeChat service-account template message to the person's openid, with a cached access token."""
+    """A WeChat service-account template message to the person's openid, with a cached access token. Which of the
+    template's keywords gets the title, the text, the time or the sender is configured (NOTIFICATION_WECHAT_FIELDS),
+    each value cut to its keyword type's length."""
 
     code = channel = "wechat"
 
-    def __init__(self, settings: dict[str, str], timeout: float):
-        super().__init__(settings, timeout)
+    def __init__(self, settings: dict[str, str], timeout: float, clock=time.time):
+        super().__init__(settings, timeout, clock)
         self._token: tuple[str, float] | None = None
+        self.fields = wechat_fields(settings["fields"])
 
     def _access_token(self) -> str:
         if self._token and self._token[1] > time.monotonic():
@@ -364,14 +378,16 @@ class WeChatTemplate(HttpProvider):
         return self._token[0]
 
     def send(self, out: Outgoing) -> Accepted:
+        parts = {
+            "title": out.title,
+            "body": out.body,
+            "time": datetime.fromtimestamp(self.clock(), CST).strftime("%Y年%m月%d日 %H:%M"),
+            "sender": SENDER,
+        }
         payload = {
             "touser": out.address,
             "template_id": self.settings["template_id"],
-            "data": {
-                "first": {"value": out.title},
-                "keyword1": {"value": out.body},
-                "remark": {"value": "网格通"},
-            },
+            "data": {keyword: {"value": _fit(keyword, parts[part])} for keyword, part in self.fields},
             "client_msg_id": out.message_id,  # WeChat drops a repeat of the same id: a retry never sends twice
         }
         answer = self._post(
