@@ -14,6 +14,8 @@ from gridlink.runtime.config import REPO_ROOT, ConfigError, Settings, load_setti
 
 DEFAULT_HTTP_PORT = 8005
 DEFAULT_CHANNELS = "inbox,email,file"
+# The platform's name as residents see it: the SMS signature's default and a WeChat template's sender.
+PLATFORM_NAME = "网格通"
 SMS_PROVIDERS = ("aliyun", "tencent")
 
 
@@ -79,7 +81,7 @@ def parse_channel_config(env: Mapping[str, str]) -> ChannelConfig:
             "url": get("SMS_ALIYUN_URL", "https://dysmsapi.aliyuncs.com/"),
             "access_key_id": get("SMS_ALIYUN_ACCESS_KEY_ID"),
             "access_key_secret": get("SMS_ALIYUN_ACCESS_KEY_SECRET"),
-            "sign_name": get("SMS_ALIYUN_SIGN_NAME", "网格通"),
+            "sign_name": get("SMS_ALIYUN_SIGN_NAME", PLATFORM_NAME),
             "template_code": get("SMS_ALIYUN_TEMPLATE_CODE", "SMS_GRIDLINK_NOTICE"),
         },
         "sms_tencent": {
@@ -87,7 +89,7 @@ def parse_channel_config(env: Mapping[str, str]) -> ChannelConfig:
             "secret_id": get("SMS_TENCENT_SECRET_ID"),
             "secret_key": get("SMS_TENCENT_SECRET_KEY"),
             "app_id": get("SMS_TENCENT_APP_ID"),
-            "sign_name": get("SMS_TENCENT_SIGN_NAME", "网格通"),
+            "sign_name": get("SMS_TENCENT_SIGN_NAME", PLATFORM_NAME),
             "template_id": get("SMS_TENCENT_TEMPLATE_ID", "GRIDLINK_NOTICE"),
             "region": get("SMS_TENCENT_REGION", "ap-guangzhou"),
         },

@@ -32,7 +32,7 @@ from gridlink.contracts.events.notification import (
     sign_webhook,
 )
 from notification.adapters.signing import aliyun_v3_headers, canonical_query, tencent_tc3_headers
-from notification.config import ChannelConfig, wechat_fields
+from notification.config import PLATFORM_NAME, ChannelConfig, wechat_fields
 from notification.domain.errors import InvalidReceipt
 from notification.domain.templates import CST
 
@@ -338,7 +338,6 @@ class TencentSms(HttpProvider):
 
 # How long WeChat lets a template keyword's value be, by the keyword's type (its name without the number).
 WECHAT_LIMITS = {"thing": 20, "character_string": 32, "phrase": 5, "name": 10, "number": 32, "letter": 32}
-SENDER = "网格通"
 
 
 def _fit(keyword: str, value: str) -> str:
@@ -353,8 +352,8 @@ class WeChatTemplate(HttpProvider):
 
     code = channel = "wechat"
 
-    def __init__(self, settings: dict[str, str], timeout: float, clock=time.time):
-        super().__init__(settings, timeout, clock)
+    def __init__(self, settings: dict[str, str], timeout: float):
+        super().__init__(settings, timeout)
         self._token: tuple[str, float] | None = None
         self.fields = wechat_fields(settings["fields"])
 
@@ -382,7 +381,7 @@ class WeChatTemplate(HttpProvider):
             "title": out.title,
             "body": out.body,
             "time": datetime.fromtimestamp(self.clock(), CST).strftime("%Y年%m月%d日 %H:%M"),
-            "sender": SENDER,
+            "sender": PLATFORM_NAME,
         }
         payload = {
             "touser": out.address,
