@@ -65,3 +65,57 @@ def test_a_schema_with_hooks_is_left_to_marshmallow():
             return {**data, "stamped": True}
 
     assert CompiledLoad(Stamped()).load({"name": "x"}) == {"name": "x", "stamped": True}
+
+
+class EveryKind(Schema):
+    """One field of each kind the contracts use, with and without validators."""
+
+    name = fields.String(required=True, validate=lambda v: len(v) < 10 or _refuse())
+    note = fields.String(allow_none=True)
+    count = fields.Integer(load_default=0)
+    strict_count = fields.Integer(strict=True)
+    share = fields.Float()
+    amount = fields.Decimal()
+    flag = fields.Boolean()
+    ref = fields.UUID()
+    at = fields.AwareDateTime()
+    on = fields.Date()
+    tags = fields.List(fields.String())
+    mail = fields.Email()
+    extra = fields.Dict()
+
+
+def _refuse():
+    raise ValidationError("too long")
+
+
+VALUES = [
+    {"name": "a"},
+    {"name": b"bytes"},
+    {"name": b"\xff"},
+    {"name": 5},
+    {"name": "a much longer name"},
+    {"name": "a", "note": None, "count": None},
+    {"name": "a", "count": "7", "strict_count": 7, "share": 1, "amount": "1.10", "flag": "yes"},
+    {"name": "a", "count": True},
+    {"name": "a", "strict_count": "7"},
+    {"name": "a", "share": float("nan")},
+    {"name": "a", "ref": "6f1c1c8e-3a55-4a53-9d1e-0f8d8f0b2d11", "at": "2026-11-30T01:00:00+08:00"},
+    {"name": "a", "ref": "not-a-uuid"},
+    {"name": "a", "at": "2026-11-30T01:00:00"},
+    {"name": "a", "on": "2026-11-30", "tags": ["x", "y"], "mail": "a@example.org", "extra": {"k": 1}},
+    {"name": "a", "tags": ["x", 3], "mail": "not mail", "extra": []},
+]
+
+
+@pytest.mark.parametrize("data", VALUES)
+def test_each_kind_of_field_loads_or_is_refused_as_marshmallow_does(data):
+    schema = EveryKind()
+    assert outcome(CompiledLoad(schema).load, data) == outcome(schema.load, data)
+
+
+def test_a_field_with_its_own_hooks_is_loaded_by_marshmallow():
+    class Trimmed(Schema):
+        name = fields.String(pre_load=[str.strip], post_load=[str.upper])
+
+    assert CompiledLoad(Trimmed()).load({"name": "  x "}) == {"name": "X"}

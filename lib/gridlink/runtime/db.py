@@ -20,6 +20,7 @@ from gridlink.contracts import Envelope, new_envelope
 from gridlink.runtime import metrics
 from gridlink.runtime.config import DEFAULT_PII_KEY
 from gridlink.runtime.handoff import Committed, OutboxHandoff
+from gridlink.runtime.lean_session import LeanSession
 from gridlink.runtime.personal import seal_payload
 
 log = logging.getLogger(__name__)
@@ -406,7 +407,7 @@ class Database:
         self.metadata = metadata
         self.source = source
         self.uow_class = uow_class
-        self.session_factory = sessionmaker(self.engine, expire_on_commit=False)
+        self.session_factory = sessionmaker(self.engine, class_=LeanSession, expire_on_commit=False)
         event.listen(self.session_factory, "after_soft_rollback", _forget_rolled_back_rows)
         self.handoff = handoff
 

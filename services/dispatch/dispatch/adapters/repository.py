@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from datetime import datetime
 
 from sqlalchemy import bindparam, delete, func, insert, select, update
@@ -56,17 +55,19 @@ class CaseRepository:
         self._write_children(case, self._saved.get(case.case_id, (0, 0)))
 
     def _write_children(self, case: Case, saved: tuple[int, int], new: bool = False) -> None:
+        # The domain's records hold flat values: a shallow copy of each is its row (`asdict` deep-copied every
+        # datetime, a tenth of dispatch's CPU in a profile).
         history = [{"case_id": case.case_id, **entry.__dict__} for entry in case.history[saved[0] :]]
         if history:
             self.session.execute(_ADD_HISTORY, history)
-        records = [asdict(record) for record in case.supervisions[saved[1] :]]
+        records = [dict(record.__dict__) for record in case.supervisions[saved[1] :]]
         if records:
             self.session.execute(_ADD_SUPERVISIONS, records)
         # Periods are few per case and their open one changes: rewrite them (a new case has none stored yet).
         if not new:
             self.session.execute(_DROP_PERIODS, {"case_id": case.case_id})
         if case.periods:
-            self.session.execute(_ADD_PERIODS, [{"case_id": case.case_id, **asdict(p)} for p in case.periods])
+            self.session.execute(_ADD_PERIODS, [{"case_id": case.case_id, **p.__dict__} for p in case.periods])
         self._saved[case.case_id] = (len(case.history), len(case.supervisions))
 
     def get(self, case_id: str, for_update: bool = False) -> Case | None:

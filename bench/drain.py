@@ -1,0 +1,201 @@
+"""What each report costs when the consumers work through a backlog: `python -m bench.drain`.
+
+The sweep (`bench.run`) offers reports at a rate and judges latency, so its CPU figures mix in how busy each step
+happened to be. This measures the saturated cost directly, the figure throughput depends on:
+
+1. start GridLink doing the plain pipeline's work (intake, dispatch, notification; inbox only, no console);
+2. freeze dispatch and notification (SIGSTOP: their connections stay open, so the broker holds their queues);
+3. post `--reports` reports to intake as fast as a few senders can (intake's own cost per report, and its rate);
+4. thaw them and time how long they take to work through the backlog until every grid worker's inbox has its
+   assignment and every queue is empty: the drain rate, and each process's CPU per report.
+
+Each process's CPU is read from /proc, PostgreSQL's and RabbitMQ's as in the sweep. `--repeat` runs the drain
+again on the same stack, so an A/B pair can be compared on runs minutes apart.
+
+    .venv/bin/python -m bench.drain --reports 2000 --repeat 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import statistics
+import sys
+import time
+from datetime import UTC, datetime
+from urllib.parse import unquote, urlparse
+
+import requests
+from sqlalchemy import create_engine, text
+
+from bench import calibrate, driver, workload
+from bench.infra import Resources
+from bench.run import CORE_ENV, OUT_DIR, _git_commit
+from bench.stacks import ReplicatedStack, free_ports
+
+SERVICES = ("intake", "dispatch", "notification")
+FROZEN = ("dispatch", "notification")
+# Reports in flight at once while filling the backlog: enough to keep intake busy, few enough not to queue.
+SENDERS = 8
+
+
+def queued_messages(amqp_uri: str) -> int:
+    """Messages ready or unacknowledged in all the vhost's queues (RabbitMQ's management API)."""
+    parsed = urlparse(amqp_uri)
+    vhost = unquote(parsed.path.lstrip("/")) or "/"
+    response = requests.get(
+        f"http://{parsed.hostname}:15672/api/queues/{requests.utils.quote(vhost, safe='')}",
+        auth=(parsed.username or "guest", parsed.password or "guest"),
+        params={"columns": "name,messages"},
+        timeout=10,
+    )
+    response.raise_for_status()
+    return sum(int(q.get("messages") or 0) for q in response.json())
+
+
+def unpublished(database_url: str) -> int:
+    engine = create_engine(database_url, pool_size=1, max_overflow=0)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(text("SELECT count(*) FROM outbox WHERE published_at IS NULL")).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def per_report(before: dict[str, float], after: dict[str, float], reports: int) -> dict[str, float]:
+    return {name: round((after[name] - before.get(name, 0.0)) * 1000 / reports, 2) for name in after}
+
+
+def fill(stack: ReplicatedStack, load: workload.Workload, reports: int) -> tuple[list[str], dict]:
+    """Post the reports with dispatch and notification frozen; return the accepted ids and intake's figures."""
+    client = driver.OpenLoopClient(stack.url("intake", "/reports"), senders=SENDERS)
+    bodies = [load.next() for _ in range(reports)]
+    pids = {"intake": stack.processes["intake"].pid}
+    cpu_before, started = driver.cpu_seconds(pids), time.monotonic()
+    progress = driver.Progress("filling the backlog", reports)
+    sent = client.run(bodies, rate=100_000, progress=progress)
+    while unpublished(stack.database_urls["intake"]):
+        time.sleep(0.2)
+    elapsed = time.monotonic() - started
+    cpu = per_report(cpu_before, driver.cpu_seconds(pids), reports)
+    ids = [s.report_id for s in sent if s.report_id and not s.merged]
+    refused = [s for s in sent if not s.report_id]
+    if refused:
+        raise RuntimeError(f"{len(refused)} reports were refused, e.g. {refused[0].status} {refused[0].error}")
+    return ids, {"reports_per_s": round(len(sent) / elapsed, 1), "cpu_ms_per_report": cpu["intake"]}
+
+
+def drain(stack: ReplicatedStack, sink: driver.Sink, ids: list[str], timeout: float) -> dict:
+    """Thaw the consumers and time their work through the backlog of `ids`."""
+    pids = {name: process.pid for name, process in stack.processes.items() if name in SERVICES}
+    progress = driver.Progress("draining", len(ids))
+    cpu_before, servers_before = driver.cpu_seconds(pids), driver.server_cpu_seconds()
+    started = time.monotonic()
+    for name in FROZEN:
+        stack.processes[name].send_signal(signal.SIGCONT)
+    delivered = 0
+    while time.monotonic() - started < timeout:
+        delivered = len(sink.recorded(ids))
+        progress.update(delivered, f"{delivered}/{len(ids)} in the inboxes", force=True)
+        if delivered >= len(ids) and queued_messages(stack.env["AMQP_URI"]) == 0:
+            break
+        time.sleep(0.1)
+    elapsed = time.monotonic() - started
+    if delivered < len(ids):
+        raise RuntimeError(f"only {delivered} of {len(ids)} assignments arrived within {timeout:.0f}s")
+    cpu = per_report(cpu_before, driver.cpu_seconds(pids), len(ids))
+    servers = driver.server_cpu_used(servers_before, driver.server_cpu_seconds())
+    cpu.update({server: round(seconds * 1000 / len(ids), 2) for server, seconds in servers.items()})
+    return {"reports_per_s": round(len(ids) / elapsed, 1), "seconds": round(elapsed, 2), "cpu_ms_per_report": cpu}
+
+
+def run(reports: int, repeat: int, extra_env: dict[str, str]) -> dict:
+    res = Resources()
+    print(f"drain run {res.run_id}: {repeat} backlog(s) of {reports} reports", flush=True)
+    amqp = res.vhost("drain")
+    stack = ReplicatedStack(
+        env={
+            "AMQP_URI": amqp,
+            "INTAKE_RATE_PER_ADDRESS": "0",
+            "GRIDLINK_VAR_DIR": str(OUT_DIR / "var" / f"{res.run_id}-drain"),
+            **CORE_ENV,
+            **extra_env,
+        },
+        ports=dict(zip(SERVICES, free_ports(len(SERVICES)), strict=True)),
+        database_urls={service: res.database(f"drain_{service}") for service in SERVICES},
+        log_dir=OUT_DIR / "logs" / f"{res.run_id}-drain",
+        services=SERVICES,
+    )
+    sink = driver.Sink(stack.database_urls["notification"], driver.GRIDLINK_SINK)
+    rounds = []
+    try:
+        stack.migrate()
+        stack.start_all()
+        stack.wait_ready(SERVICES, timeout=120)
+        load = workload.haibowan(seed=7)
+        warm, _ = fill(stack, load, 20)  # first requests pay for imports and pools
+        driver.settle(sink, warm, 60)
+        for n in range(repeat):
+            for name in FROZEN:
+                stack.processes[name].send_signal(signal.SIGSTOP)
+            ids, intake = fill(stack, load, reports)
+            drained = drain(stack, sink, ids, timeout=max(120.0, reports / 5))
+            rounds.append({"intake": intake, "drain": drained})
+            print(f"  round {n + 1}: {summary(intake, drained)}", flush=True)
+    finally:
+        for name in FROZEN:
+            process = stack.processes.get(name)
+            if process is not None:
+                process.send_signal(signal.SIGCONT)
+        sink.dispose()
+        stack.stop_all()
+        left = res.cleanup()
+        if left:
+            print(f"could not drop: {', '.join(left)}", file=sys.stderr)
+    return {"rounds": rounds}
+
+
+def summary(intake: dict, drained: dict) -> str:
+    cpu = drained["cpu_ms_per_report"]
+    total = sum(cpu.values())
+    parts = ", ".join(f"{name} {ms:.1f}" for name, ms in cpu.items())
+    return (
+        f"intake took {intake['reports_per_s']}/s at {intake['cpu_ms_per_report']:.1f} ms a report; "
+        f"the backlog drained at {drained['reports_per_s']}/s, CPU ms a report: {parts} (sum {total:.1f})"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.drain", description=__doc__.splitlines()[0])
+    parser.add_argument("--reports", type=int, default=2000, help="reports in each backlog (default: %(default)s)")
+    parser.add_argument("--repeat", type=int, default=2, help="backlogs drained one after another")
+    parser.add_argument("--env", action="append", default=[], help="KEY=VALUE for every service process")
+    args = parser.parse_args(argv)
+    extra_env = dict(item.split("=", 1) for item in args.env)
+    started = datetime.now(UTC)
+    machine_before = calibrate.python_ms()
+    result = run(args.reports, args.repeat, extra_env)
+    machine_after = calibrate.python_ms()
+    result["meta"] = {
+        "started": started.isoformat(timespec="seconds"),
+        "commit": _git_commit(),
+        "reports": args.reports,
+        "env": extra_env,
+        "calibration_ms": {"start": machine_before, "end": machine_after},
+    }
+    cpu = [sum(r["drain"]["cpu_ms_per_report"].values()) for r in result["rounds"]]
+    rates = [r["drain"]["reports_per_s"] for r in result["rounds"]]
+    print(
+        f"drain: median {statistics.median(rates):g}/s, CPU {statistics.median(cpu):.1f} ms a report"
+        f" (machine: {machine_before:.1f} / {machine_after:.1f} ms)"
+    )
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    path = OUT_DIR / f"drain-{started:%Y%m%dT%H%M%SZ}.json"
+    path.write_text(json.dumps(result, indent=2))
+    print(f"results: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,183 @@
+"""The lean session answers exactly as SQLAlchemy's own path, and takes its own only where that is safe."""
+
+from __future__ import annotations
+
+import gc
+
+import pytest
+from sqlalchemy import JSON, Column, Integer, MetaData, String, Table, bindparam, event, insert, select, text
+from sqlalchemy.exc import IntegrityError, OperationalError, StatementError
+from sqlalchemy.orm import Session, sessionmaker
+
+from gridlink.runtime import lean_session, metrics
+from gridlink.runtime.db import make_engine
+from gridlink.runtime.lean_session import LeanSession
+
+metadata = MetaData()
+things = Table(
+    "things",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(40), unique=True, nullable=False),
+    Column("doc", JSON),
+)
+
+ADD = text("INSERT INTO things (name) VALUES (:name)")
+BY_NAME = text("SELECT id, name FROM things WHERE name = :name")
+RENAME = text("UPDATE things SET name = :new WHERE name LIKE :old")
+
+
+@pytest.fixture
+def engine(databases):
+    engine = make_engine(databases("lean", "postgresql"))
+    metadata.create_all(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def lean(engine, monkeypatch):
+    # Plans are kept per process; each test starts from none, as a service process does.
+    monkeypatch.setattr(lean_session, "_PLANS", {})
+    monkeypatch.setattr(lean_session, "_WATCHES", {})
+    return sessionmaker(engine, class_=LeanSession, expire_on_commit=False)
+
+
+@pytest.fixture
+def direct(monkeypatch):
+    """Counts the executions that went straight to the driver."""
+    calls = []
+    original = LeanSession._direct
+
+    def counted(self, plan, params):
+        calls.append(plan.sql)
+        return original(self, plan, params)
+
+    monkeypatch.setattr(LeanSession, "_direct", counted)
+    return calls
+
+
+def answers(session_factory) -> list:
+    with session_factory() as session:
+        session.execute(ADD, {"name": "lamp"})
+        session.execute(ADD, {"name": "drain"})
+        found = [
+            session.execute(BY_NAME, {"name": "lamp"}).one().name,
+            # (ids come from a sequence a rollback does not rewind, so they differ between the two runs)
+            [{**row, "id": None} for row in session.execute(BY_NAME, {"name": "drain"}).mappings().all()],
+            session.execute(BY_NAME, {"name": "none"}).first(),
+            session.execute(RENAME, {"new": "lamp post", "old": "lamp%"}).rowcount,
+            session.execute(RENAME, {"new": "drain cover", "old": "dr%"}).rowcount,
+            session.execute(RENAME, {"new": "x", "old": "nothing%"}).rowcount,
+            session.execute(BY_NAME, {"name": "lamp post"}).scalar_one() > 0,
+            [row.name for row in session.execute(BY_NAME, {"name": "drain cover"})],
+        ]
+        session.rollback()
+    return found
+
+
+def test_a_statement_seen_once_goes_straight_to_the_driver_with_the_same_answers(engine, lean, direct):
+    assert answers(lean) == answers(sessionmaker(engine, class_=Session))
+    # Learnt on the first execution of each statement; the rest went direct.
+    assert [sql.split()[0] for sql in direct] == ["INSERT"] + ["SELECT"] * 2 + ["UPDATE"] * 2 + ["SELECT"] * 2
+
+
+def test_work_sent_directly_commits_and_rolls_back_with_the_session(lean, direct):
+    with lean() as session:
+        session.execute(ADD, {"name": "warm"})
+        session.execute(ADD, {"name": "kept"})
+        session.commit()
+    with lean() as session:
+        session.execute(ADD, {"name": "dropped"})
+        session.rollback()
+    with lean() as session:
+        names = {session.execute(BY_NAME, {"name": n}).scalar_one_or_none() is not None for n in ("kept", "dropped")}
+        assert session.execute(BY_NAME, {"name": "kept"}).one().name == "kept"
+        assert session.execute(BY_NAME, {"name": "dropped"}).first() is None
+    assert names == {True, False}
+    assert len(direct) >= 3
+
+
+def test_a_driver_error_on_the_direct_path_is_sqlalchemys_error(lean, direct):
+    with lean() as session:
+        session.execute(ADD, {"name": "once"})
+        with pytest.raises(IntegrityError):
+            session.execute(ADD, {"name": "once"})
+        session.rollback()
+    assert direct, "the second INSERT went direct"
+
+
+def test_a_lost_connection_on_the_direct_path_invalidates_it_and_the_next_session_works(engine, lean, direct):
+    with lean() as session:
+        session.execute(BY_NAME, {"name": "warm"}).first()
+        pid = session.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        with engine.connect() as other:
+            other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        with pytest.raises(OperationalError) as raised:
+            session.execute(BY_NAME, {"name": "warm"}).first()
+        assert raised.value.connection_invalidated
+    with lean() as session:
+        assert session.execute(BY_NAME, {"name": "warm"}).first() is None
+    assert len(direct) == 2
+
+
+def test_a_call_without_a_parameter_gets_sqlalchemys_error(lean, direct):
+    with lean() as session:
+        session.execute(BY_NAME, {"name": "x"})
+        with pytest.raises(StatementError):
+            session.execute(BY_NAME, {})
+    assert direct == []
+
+
+def test_statements_needing_conversion_or_expansion_stay_on_sqlalchemys_path(lean, direct):
+    json_insert = insert(things)  # the JSON column's value is converted by SQLAlchemy
+    in_list = select(things.c.name).where(things.c.name.in_(bindparam("names", expanding=True)))
+    defaulted = text("SELECT :a AS a").bindparams(bindparam("a", value=1))
+    with lean() as session:
+        for n in range(3):
+            session.execute(json_insert, {"name": f"n{n}", "doc": {"n": n}})
+            assert session.execute(in_list, {"names": [f"n{n}"]}).scalar_one() == f"n{n}"
+            assert session.execute(defaulted, {}).scalar_one() == 1
+        assert session.execute(select(things.c.doc).where(things.c.name == "n2")).scalar_one() == {"n": 2}
+    assert direct == []
+
+
+def test_a_listener_on_the_engine_keeps_every_statement_on_sqlalchemys_path(engine, lean, direct):
+    seen = []
+    event.listen(engine, "after_execute", lambda *args: seen.append(args[1]))
+    with lean() as session:
+        for _ in range(3):
+            session.execute(BY_NAME, {"name": "x"})
+    assert direct == []
+    assert len(seen) == 3
+
+
+def test_a_direct_statement_is_counted_on_metrics(lean, direct):
+    with lean() as session:
+        session.execute(BY_NAME, {"name": "x"})
+        before = metrics.DB_STATEMENTS._value.get()
+        session.execute(BY_NAME, {"name": "x"})
+        assert metrics.DB_STATEMENTS._value.get() == before + 1
+    assert len(direct) == 1
+
+
+def test_a_statement_built_per_call_leaves_no_plan_behind(engine, lean):
+    with lean() as session:
+        for n in range(50):
+            session.execute(text(f"SELECT {n} AS n WHERE :x = :x"), {"x": 1})
+    assert len(lean_session._PLANS) == 50
+    # SQLAlchemy's compiled cache (bounded) holds the statements; once it lets them go, their plans go too.
+    engine.clear_compiled_cache()
+    gc.collect()
+    assert lean_session._PLANS == {}
+    assert lean_session._WATCHES == {}
+
+
+def test_a_bulk_write_of_one_row_goes_direct_like_a_single_one(lean, direct):
+    with lean() as session:
+        session.execute(ADD, [{"name": "a"}])
+        session.execute(ADD, [{"name": "b"}])
+        session.execute(ADD, [{"name": "c"}, {"name": "d"}])  # several rows: SQLAlchemy's executemany
+        names = [session.execute(BY_NAME, {"name": n}).scalar_one_or_none() is not None for n in "abcd"]
+    assert names == [True] * 4
+    assert [sql.split()[0] for sql in direct] == ["INSERT", "SELECT", "SELECT", "SELECT"]
