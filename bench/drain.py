@@ -24,10 +24,8 @@ import statistics
 import sys
 import time
 from datetime import UTC, datetime
-from urllib.parse import unquote, urlparse
 
-import requests
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 
 from bench import calibrate, driver, workload
 from bench.infra import Resources
@@ -40,34 +38,20 @@ FROZEN = ("dispatch", "notification")
 SENDERS = 8
 
 
-def queued_messages(amqp_uri: str) -> int:
-    """Messages ready or unacknowledged in all the vhost's queues (RabbitMQ's management API)."""
-    parsed = urlparse(amqp_uri)
-    vhost = unquote(parsed.path.lstrip("/")) or "/"
-    response = requests.get(
-        f"http://{parsed.hostname}:15672/api/queues/{requests.utils.quote(vhost, safe='')}",
-        auth=(parsed.username or "guest", parsed.password or "guest"),
-        params={"columns": "name,messages"},
-        timeout=10,
-    )
-    response.raise_for_status()
-    return sum(int(q.get("messages") or 0) for q in response.json())
+def unpublished(intake_db: Engine) -> int:
+    with intake_db.connect() as conn:
+        return int(conn.execute(text("SELECT count(*) FROM outbox WHERE published_at IS NULL")).scalar_one())
 
 
-def unpublished(database_url: str) -> int:
-    engine = create_engine(database_url, pool_size=1, max_overflow=0)
-    try:
-        with engine.connect() as conn:
-            return int(conn.execute(text("SELECT count(*) FROM outbox WHERE published_at IS NULL")).scalar_one())
-    finally:
-        engine.dispose()
+def exited(stack: ReplicatedStack) -> list[str]:
+    return [name for name, process in stack.processes.items() if name in SERVICES and process.poll() is not None]
 
 
 def per_report(before: dict[str, float], after: dict[str, float], reports: int) -> dict[str, float]:
     return {name: round((after[name] - before.get(name, 0.0)) * 1000 / reports, 2) for name in after}
 
 
-def fill(stack: ReplicatedStack, load: workload.Workload, reports: int) -> tuple[list[str], dict]:
+def fill(stack: ReplicatedStack, intake_db: Engine, load: workload.Workload, reports: int) -> tuple[list[str], dict]:
     """Post the reports with dispatch and notification frozen; return the accepted ids and intake's figures."""
     client = driver.OpenLoopClient(stack.url("intake", "/reports"), senders=SENDERS)
     bodies = [load.next() for _ in range(reports)]
@@ -75,7 +59,7 @@ def fill(stack: ReplicatedStack, load: workload.Workload, reports: int) -> tuple
     cpu_before, started = driver.cpu_seconds(pids), time.monotonic()
     progress = driver.Progress("filling the backlog", reports)
     sent = client.run(bodies, rate=100_000, progress=progress)
-    while unpublished(stack.database_urls["intake"]):
+    while unpublished(intake_db):
         time.sleep(0.2)
     elapsed = time.monotonic() - started
     cpu = per_report(cpu_before, driver.cpu_seconds(pids), reports)
@@ -86,7 +70,7 @@ def fill(stack: ReplicatedStack, load: workload.Workload, reports: int) -> tuple
     return ids, {"reports_per_s": round(len(sent) / elapsed, 1), "cpu_ms_per_report": cpu["intake"]}
 
 
-def drain(stack: ReplicatedStack, sink: driver.Sink, ids: list[str], timeout: float) -> dict:
+def drain(stack: ReplicatedStack, res: Resources, sink: driver.Sink, ids: list[str], timeout: float) -> dict:
     """Thaw the consumers and time their work through the backlog of `ids`."""
     pids = {name: process.pid for name, process in stack.processes.items() if name in SERVICES}
     progress = driver.Progress("draining", len(ids))
@@ -98,8 +82,10 @@ def drain(stack: ReplicatedStack, sink: driver.Sink, ids: list[str], timeout: fl
     while time.monotonic() - started < timeout:
         delivered = len(sink.recorded(ids))
         progress.update(delivered, f"{delivered}/{len(ids)} in the inboxes", force=True)
-        if delivered >= len(ids) and queued_messages(stack.env["AMQP_URI"]) == 0:
+        if delivered >= len(ids) and res.queued_messages("drain") == 0:
             break
+        if exited(stack):
+            raise RuntimeError(f"{', '.join(exited(stack))} exited during the drain (logs in {stack.log_dir})")
         time.sleep(0.1)
     elapsed = time.monotonic() - started
     if delivered < len(ids):
@@ -128,19 +114,20 @@ def run(reports: int, repeat: int, extra_env: dict[str, str]) -> dict:
         services=SERVICES,
     )
     sink = driver.Sink(stack.database_urls["notification"], driver.GRIDLINK_SINK)
+    intake_db = create_engine(stack.database_urls["intake"], pool_size=1, max_overflow=0)
     rounds = []
     try:
         stack.migrate()
         stack.start_all()
         stack.wait_ready(SERVICES, timeout=120)
         load = workload.haibowan(seed=7)
-        warm, _ = fill(stack, load, 20)  # first requests pay for imports and pools
+        warm, _ = fill(stack, intake_db, load, 20)  # first requests pay for imports and pools
         driver.settle(sink, warm, 60)
         for n in range(repeat):
             for name in FROZEN:
                 stack.processes[name].send_signal(signal.SIGSTOP)
-            ids, intake = fill(stack, load, reports)
-            drained = drain(stack, sink, ids, timeout=max(120.0, reports / 5))
+            ids, intake = fill(stack, intake_db, load, reports)
+            drained = drain(stack, res, sink, ids, timeout=max(120.0, reports / 5))
             rounds.append({"intake": intake, "drain": drained})
             print(f"  round {n + 1}: {summary(intake, drained)}", flush=True)
     finally:
@@ -149,6 +136,7 @@ def run(reports: int, repeat: int, extra_env: dict[str, str]) -> dict:
             if process is not None:
                 process.send_signal(signal.SIGCONT)
         sink.dispose()
+        intake_db.dispose()
         stack.stop_all()
         left = res.cleanup()
         if left:

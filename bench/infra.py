@@ -34,7 +34,7 @@ class Resources:
 
     def vhost(self, label: str) -> str:
         """A fresh vhost; returns its AMQP URI."""
-        name = f"gridlink-bench-{self.run_id}-{label}"
+        name = self._vhost_name(label)
         requests.put(f"{self._api}/vhosts/{quote(name, safe='')}", auth=self._auth, timeout=10).raise_for_status()
         requests.put(
             f"{self._api}/permissions/{quote(name, safe='')}/{self._auth[0]}",
@@ -44,6 +44,18 @@ class Resources:
         ).raise_for_status()
         self.vhosts.append(name)
         return f"amqp://{self._auth[0]}:{self._auth[1]}@{self._host}/{quote(name, safe='')}"
+
+    def queued_messages(self, label: str) -> int:
+        """Messages ready or unacknowledged in all the queues of the vhost made for `label`."""
+        name = quote(self._vhost_name(label), safe="")
+        response = requests.get(
+            f"{self._api}/queues/{name}", auth=self._auth, params={"columns": "name,messages"}, timeout=10
+        )
+        response.raise_for_status()
+        return sum(int(queue.get("messages") or 0) for queue in response.json())
+
+    def _vhost_name(self, label: str) -> str:
+        return f"gridlink-bench-{self.run_id}-{label}"
 
     def database(self, label: str) -> str:
         """A fresh, empty PostgreSQL database; returns its URL."""
