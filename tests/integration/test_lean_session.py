@@ -3,9 +3,24 @@
 from __future__ import annotations
 
 import gc
+import itertools
 
 import pytest
-from sqlalchemy import JSON, Column, Integer, MetaData, String, Table, bindparam, event, insert, select, text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    bindparam,
+    event,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import IntegrityError, OperationalError, StatementError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -21,6 +36,27 @@ things = Table(
     Column("name", String(40), unique=True, nullable=False),
     Column("doc", JSON),
 )
+made = itertools.count()
+flags = Table(
+    "flags",
+    metadata,
+    Column("name", String(40), primary_key=True),
+    Column("doc", JSON),
+    Column("on", Boolean, nullable=False),
+    Column("kind", String(20), nullable=False, default="plain"),  # a scalar default: the same every time
+)
+stamps = Table(
+    "stamps",
+    metadata,
+    Column("name", String(40), primary_key=True),
+    Column("made", String(20), nullable=False, default=lambda: str(next(made))),  # computed per row
+)
+ADD_FLAG = insert(flags)
+LIVE_FLAGS = select(flags.c.name, flags.c.doc, flags.c.kind).where(
+    flags.c.name.in_(["a", "b", "c"]), flags.c.on.is_(True), flags.c.kind == "plain"
+)
+FLIP = update(flags).where(flags.c.name == bindparam("_name")).values(on=bindparam("on"), doc=bindparam("doc"))
+CONSTANT = text("SELECT :a AS a, :b AS b").bindparams(bindparam("a", value=1))
 
 ADD = text("INSERT INTO things (name) VALUES (:name)")
 BY_NAME = text("SELECT id, name FROM things WHERE name = :name")
@@ -129,17 +165,58 @@ def test_a_call_without_a_parameter_gets_sqlalchemys_error(lean, direct):
     assert direct == []
 
 
-def test_statements_needing_conversion_or_expansion_stay_on_sqlalchemys_path(lean, direct):
-    json_insert = insert(things)  # the JSON column's value is converted by SQLAlchemy
+def converted_and_constant(session_factory) -> list:
+    """Statements whose values SQLAlchemy converts (JSON, booleans) or takes from the statement itself."""
+    with session_factory() as session:
+        for name, on in (("a", True), ("b", False), ("c", True), ("d", True)):
+            session.execute(ADD_FLAG, {"name": name, "doc": {"name": name, "n": [1, None]}, "on": on})
+        found = [sorted(map(tuple, session.execute(LIVE_FLAGS, {}).all()))]
+        session.execute(FLIP, {"_name": "a", "on": False, "doc": None})
+        session.execute(FLIP, {"_name": "b", "on": True, "doc": {"b": "é"}})
+        found.append(sorted(map(tuple, session.execute(LIVE_FLAGS, {}).all())))
+        found += [session.execute(CONSTANT, {"b": n}).one() for n in ("x", 2)]
+        session.rollback()
+    return found
+
+
+def test_values_converted_by_the_statements_types_or_held_by_it_go_direct_with_the_same_answers(engine, lean, direct):
+    assert converted_and_constant(lean) == converted_and_constant(sessionmaker(engine, class_=Session))
+    assert converted_and_constant(lean)[1] == [
+        ("b", {"b": "é"}, "plain"),
+        ("c", {"name": "c", "n": [1, None]}, "plain"),
+    ]
+    # The second run learns nothing again: every execution after each statement's first went direct.
+    assert [sql.split()[0] for sql in direct].count("INSERT") == 3 + 4
+    assert {sql.split()[0] for sql in direct} == {"INSERT", "SELECT", "UPDATE"}
+
+
+def test_the_callers_lists_and_values_computed_per_call_stay_on_sqlalchemys_path(lean, direct):
     in_list = select(things.c.name).where(things.c.name.in_(bindparam("names", expanding=True)))
-    defaulted = text("SELECT :a AS a").bindparams(bindparam("a", value=1))
+    returning_key = insert(things)  # SQLAlchemy reads back the new id for `inserted_primary_key`
+    stamped = insert(stamps)  # `made` is computed for each row
     with lean() as session:
         for n in range(3):
-            session.execute(json_insert, {"name": f"n{n}", "doc": {"n": n}})
-            assert session.execute(in_list, {"names": [f"n{n}"]}).scalar_one() == f"n{n}"
-            assert session.execute(defaulted, {}).scalar_one() == 1
-        assert session.execute(select(things.c.doc).where(things.c.name == "n2")).scalar_one() == {"n": 2}
+            assert returning_key_of(session.execute(returning_key, {"name": f"n{n}"})) > 0
+            assert session.execute(in_list, {"names": [f"n{n}", "other"][: n + 1]}).scalars().all() == [f"n{n}"]
+            session.execute(stamped, {"name": f"s{n}"})
+        made = session.execute(select(stamps.c.made)).scalars().all()
     assert direct == []
+    assert len(set(made)) == 3
+
+
+def returning_key_of(result) -> int:
+    return result.inserted_primary_key[0]
+
+
+def test_other_parameter_names_than_the_first_calls_take_sqlalchemys_path(lean, direct):
+    add = insert(flags)  # SQLAlchemy names the INSERT's columns after the parameters given
+    with lean() as session:
+        session.execute(add, {"name": "a", "on": True})
+        session.execute(add, {"name": "b", "on": True, "doc": {"kept": True}})
+        session.execute(add, {"name": "c", "on": True})
+        doc = session.execute(select(flags.c.doc).where(flags.c.name == "b")).scalar_one()
+    assert doc == {"kept": True}
+    assert len(direct) == 1  # only the third, named as the first
 
 
 def test_a_listener_on_the_engine_keeps_every_statement_on_sqlalchemys_path(engine, lean, direct):

@@ -4,13 +4,14 @@ RabbitMQ and a real database. A batch is all or nothing, and an event that fails
 from __future__ import annotations
 
 import json
+import logging
 import time
 from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import event, func, insert, select
 
-from gridlink.runtime import dlq
+from gridlink.runtime import dlq, metrics
 from gridlink.runtime.bus import Bus
 from gridlink.runtime.db import BatchAbandoned, Database
 from gridlink.runtime.handoff import OutboxHandoff
@@ -190,7 +191,16 @@ def backlog(amqp_uri: str, start, envelopes) -> None:
         publish(amqp_uri, envelope)
 
 
-def test_a_backlog_is_consumed_in_batches_each_event_once(start_service, amqp_uri):
+def handled_lines(caplog) -> list[int]:
+    """The events each of the consumer's "handled" log lines stands for."""
+    lines = [r for r in caplog.records if r.getMessage() in ("event handled", "events handled")]
+    return [r.fields.get("events", 1) for r in lines]
+
+
+def test_a_backlog_is_consumed_in_batches_each_event_once(start_service, amqp_uri, caplog):
+    caplog.set_level(logging.INFO, logger="gridlink.runtime.entrypoints")
+    handled = metrics.EVENTS_CONSUMED.labels("case_assigned", "handled")
+    before = handled._value.get()
     engine, start = start_service
     envelopes = [case_assigned() for _ in range(25)]
     backlog(amqp_uri, start, envelopes)
@@ -202,6 +212,9 @@ def test_a_backlog_is_consumed_in_batches_each_event_once(start_service, amqp_ur
     assert sum(messaging_service.BATCH_SIZES) == 25
     assert max(messaging_service.BATCH_SIZES) > 1  # waiting messages were taken together
     assert max(messaging_service.BATCH_SIZES) <= 10  # no more than the broker lets the consumer hold unacked
+    # Each event counted, each batch logged once with its size.
+    wait_for(lambda: handled._value.get() - before == 25, what="every event counted as handled")
+    assert sorted(handled_lines(caplog)) == sorted(messaging_service.BATCH_SIZES)
 
 
 def test_a_poison_event_in_a_batch_is_dead_lettered_alone_and_the_rest_go_through(start_service, amqp_uri):

@@ -3,10 +3,11 @@ compiled cache after their first use, on both backends: compiling one costs ~0.5
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, select
 from sqlalchemy.engine.default import CACHE_HIT
 
 from tests.integration.messaging_service import metadata
@@ -41,3 +42,30 @@ def test_the_per_event_statements_are_compiled_once(database):
     one_event(database, 1)
     assert len(hits) == 4
     assert [statement for statement, hit in hits if not hit] == []
+
+
+def test_outbox_rows_of_a_unit_of_work_are_written_in_one_statement_per_fifty(database):
+    inserts: list[str] = []
+    event.listen(
+        database.engine,
+        "before_cursor_execute",
+        lambda _conn, _cursor, statement, *_: inserts.append(statement) if 'INTO "outbox"' in statement else None,
+    )
+    envelopes = [case_assigned() for _ in range(120)]
+    with database.uow() as uow:
+        now = datetime.now(UTC)
+        published = [
+            uow.publish("case_assigned", {**e.payload, "deadline_at": now}, e.correlation_id).event_id
+            for e in envelopes
+        ]
+        uow.commit()
+
+    assert [statement.count("), (") + 1 for statement in inserts] == [50, 50, 20]
+    outbox = metadata.tables["outbox"]
+    with database.engine.connect() as conn:
+        rows = conn.execute(select(outbox).order_by(outbox.c.id)).mappings().all()
+    assert [row["event_id"] for row in rows] == published
+    assert {(row["event_type"], row["attempts"], row["unroutable"], row["published_at"]) for row in rows} == {
+        ("case_assigned", 0, False, None)
+    }
+    assert [json.loads(row["body"])["correlation_id"] for row in rows] == [e.correlation_id for e in envelopes]

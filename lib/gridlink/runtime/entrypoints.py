@@ -21,6 +21,7 @@ import time
 import traceback
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 from amqp.exceptions import ConnectionError as AMQPConnectionError
 from marshmallow import ValidationError
@@ -164,8 +165,7 @@ class EventConsumer(EventHandler):
 
     def handle_batch_result(self, batch: list[Taken], worker_ctx, result=None, exc_info=None):
         if exc_info is None:
-            for taken, handled in zip(batch, result, strict=True):
-                self._handled(taken.message, taken.started, duplicate=handled is False)
+            self._handled([(t.message, t.started, handled is False) for t, handled in zip(batch, result, strict=True)])
             return result, exc_info
         if len(batch) == 1:
             return self.handle_result(batch[0].message, batch[0].started, worker_ctx, None, exc_info)
@@ -194,18 +194,33 @@ class EventConsumer(EventHandler):
         except ContainerBeingKilled:
             self._requeue(message)
 
-    def _handled(self, message, started: float, duplicate: bool) -> None:
-        elapsed = time.perf_counter() - started
-        metrics.HANDLER_DURATION.labels(self.event_type).observe(elapsed)
-        outcome = "duplicate" if duplicate else "handled"
-        metrics.EVENTS_CONSUMED.labels(self.event_type, outcome).inc()
-        log.info(f"event {outcome}", extra={"fields": {"duration_ms": round(elapsed * 1000, 2)}})
-        self._ack(message)
+    def _handled(self, settled: list[tuple[Any, float, bool]]) -> None:
+        """Count, log and ack what a worker committed: (message, when it arrived, whether it was a duplicate).
+
+        One log line for a batch: its events' lines would carry nothing but the batch's size (a batch of one has
+        its event's id and correlation id on the line), and a busy consumer wrote one per event.
+        """
+        now = time.perf_counter()
+        duration = metrics.HANDLER_DURATION.labels(self.event_type)
+        duplicates = 0
+        for message, started, duplicate in settled:
+            duration.observe(now - started)
+            duplicates += duplicate
+            self._ack(message)
+        for outcome, count in (("handled", len(settled) - duplicates), ("duplicate", duplicates)):
+            if count:
+                metrics.EVENTS_CONSUMED.labels(self.event_type, outcome).inc(count)
+        longest_ms = round((now - min(started for _, started, _ in settled)) * 1000, 2)
+        if len(settled) == 1:
+            log.info(f"event {'duplicate' if duplicates else 'handled'}", extra={"fields": {"duration_ms": longest_ms}})
+        else:
+            fields = {"events": len(settled), "duplicates": duplicates, "duration_ms": longest_ms}
+            log.info("events handled", extra={"fields": fields})
 
     def handle_result(self, message, started, worker_ctx, result=None, exc_info=None):
         event_type = self.event_type
         if exc_info is None:
-            self._handled(message, started, duplicate=result is False)
+            self._handled([(message, started, result is False)])
             return result, exc_info
         metrics.HANDLER_DURATION.labels(event_type).observe(time.perf_counter() - started)
         error = "".join(traceback.format_exception(*exc_info))

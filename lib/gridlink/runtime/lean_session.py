@@ -7,18 +7,23 @@ repositories' prepared statements, the same SQL string with the caller's dict ev
 statements on its way.
 
 So the first execution of a statement goes through SQLAlchemy as usual, and this session looks at what it sent to
-the cursor. When SQLAlchemy sent its compiled SQL as it is, the caller's values themselves (no type conversion, no
-defaults, no expanded `IN` lists), and its result (if any) needed no conversion either, later executions of that
-statement send the same SQL with the caller's dict on the session's connection, in its transaction, and answer
-with an ordinary SQLAlchemy `Result` of the rows. Anything else — a list of parameter sets, execution options, a
-statement that needed conversion, an engine someone listens to beyond the runtime's own statement count — takes
-SQLAlchemy's path, unchanged. A driver error goes through SQLAlchemy's own handling (wrapped in its exception
+the cursor. When everything sent is the caller's own values, the caller's values through the statement's bind
+processors (a JSON column's serialiser, a boolean's check), or values the statement itself holds (a literal, a
+constant `IN` list, a scalar column default), and the result (if any) needed no conversion, later executions of
+that statement with the same parameter names send the same SQL on the session's connection, in its transaction,
+with the caller's dict put through the same processors and completed with the same constants, and answer with an
+ordinary SQLAlchemy `Result` of the rows. Anything else — a list of parameter sets, execution options, an `IN` list
+or a value rendered from the caller's parameters (the SQL changes with them), a default computed per call, a
+result needing conversion, other parameter names than the first call's (an `INSERT` of the table names its columns
+from them), an engine someone listens to beyond the runtime's own statement count — takes SQLAlchemy's path,
+unchanged. A driver error goes through SQLAlchemy's own handling (wrapped in its exception
 classes, the pool invalidated on a disconnect), so callers see exactly what they saw before.
 """
 
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,7 +41,9 @@ _WATCHES: dict[tuple[str, int], weakref.ref] = {}
 @dataclass(frozen=True)
 class Plan:
     sql: str
-    required: frozenset[str]  # the parameters SQLAlchemy sent: a call without one of them takes the slow path
+    keys: frozenset[str]  # the caller's parameter names when it was learnt: other names take SQLAlchemy's path
+    constants: dict[str, Any]  # values the statement itself holds, as SQLAlchemy sent them
+    processors: tuple[tuple[str, Callable[[Any], Any]], ...]  # the caller's values SQLAlchemy converts, and how
     metadata: SimpleResultMetaData | None  # the result's columns, or None for a statement returning no rows
 
 
@@ -59,7 +66,7 @@ class LeanSession(Session):
             _PLANS[key] = _plan(result, params)
             _WATCHES[key] = weakref.ref(statement, lambda _ref, key=key: _forget(key))
             return result
-        if plan is None or not plan.required <= params.keys() or not self._direct_allowed():
+        if plan is None or params.keys() != plan.keys or not self._direct_allowed():
             return super().execute(statement, params)
         return self._direct(plan, params)
 
@@ -74,6 +81,10 @@ class LeanSession(Session):
         )
 
     def _direct(self, plan: Plan, params: dict[str, Any]) -> LeanResult:
+        if plan.constants or plan.processors:
+            params = {**plan.constants, **params}
+            for name, process in plan.processors:
+                params[name] = process(params[name])
         connection = self.connection()
         cursor = connection.connection.dbapi_connection.cursor()
         try:
@@ -98,19 +109,47 @@ def _forget(key: tuple[str, int]) -> None:
 
 
 def _plan(result, params: dict[str, Any]) -> Plan | None:
-    """A plan when SQLAlchemy sent the compiled SQL and the caller's own values, and returned rows as they came."""
+    """A plan when every value SQLAlchemy sent is the caller's (as it is, or through the statement's bind
+    processors) or the statement's own, the SQL does not depend on the caller's values, and the rows came as they
+    are."""
     context = getattr(result, "context", None)
     compiled = getattr(context, "compiled", None)
-    if compiled is None or context.executemany or compiled.positional or compiled._bind_processors:
+    if compiled is None or context.executemany or compiled.positional or len(context.parameters) != 1:
         return None
-    if context.statement != compiled.string or len(context.parameters) != 1:
-        return None  # expanded IN lists, several rows in one INSERT, ...
-    sent = context.parameters[0]
-    if any(name not in params or value is not params[name] for name, value in sent.items()):
-        return None  # a default or a converted value
+    if getattr(context, "_is_implicit_returning", False):
+        return None  # SQLAlchemy reads the new row's key for `inserted_primary_key`, which a plain result lacks
+    rendered = {compiled.bind_names[b] for b in (*compiled.literal_execute_params, *compiled.post_compile_params)}
+    if not rendered.isdisjoint(params):
+        return None  # the caller's list expanded, or its value written into the SQL: the SQL varies with it
+    expanded = {name: base for base, names in getattr(context, "_expanded_parameters", {}).items() for name in names}
+    defaults = {c.key: c.default for c in (*compiled.insert_prefetch, *compiled.update_prefetch)}
+    processors, constants = [], {}
+    for name, value in context.parameters[0].items():
+        process = compiled._bind_processors.get(name)
+        if name in params:
+            if process is None and value is not params[name]:
+                return None  # converted by something other than a bind processor
+            if process is not None:
+                if value != process(params[name]):
+                    return None
+                processors.append((name, process))
+        elif _constant(name, compiled.binds, expanded, defaults):
+            constants[name] = value
+        else:
+            return None  # a value computed for this call: a default, a callable
     metadata = None
     if result.returns_rows:
         if any(processor is not None for processor in result._metadata._processors):
             return None
         metadata = SimpleResultMetaData(tuple(result.keys()))
-    return Plan(compiled.string, frozenset(sent), metadata)
+    return Plan(context.statement, frozenset(params), constants, tuple(processors), metadata)
+
+
+def _constant(name: str, binds: dict, expanded: dict[str, str], defaults: dict) -> bool:
+    """Whether SQLAlchemy's value for `name` comes from the statement itself, the same on every execution: a
+    bound value (or an element of a list) it holds, from this statement object's own literals, or a scalar default."""
+    if name in defaults:
+        default = defaults[name]
+        return default is not None and default.is_scalar  # a callable default computes a new value each time
+    bind = binds.get(expanded.get(name, name))
+    return bind is not None and bind.callable is None  # (the caller's lists and values were refused above)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from dispatch.adapters.orm import case_history, case_periods, cases, supervisions
 from dispatch.domain.model import Case, HistoryEntry, Period, Supervision
-from gridlink.runtime.db import UnitOfWork, as_utc, upsert
+from gridlink.runtime.db import UnitOfWork, as_utc, insert_all, upsert
 
 _CASE_FIELDS = [c.name for c in cases.columns]
 
@@ -18,9 +18,6 @@ _CASE_FIELDS = [c.name for c in cases.columns]
 # The unique report_id decides whether a case is new: a report re-announced under a new event_id inserts nothing.
 _ADD_CASE = upsert(cases, ("report_id",))
 _SAVE_CASE = update(cases).where(cases.c.case_id == bindparam("_case_id"))
-_ADD_HISTORY = insert(case_history)
-_ADD_SUPERVISIONS = insert(supervisions)
-_ADD_PERIODS = insert(case_periods)
 _DROP_PERIODS = delete(case_periods).where(case_periods.c.case_id == bindparam("case_id"))
 _CASE_BY = {
     column: select(cases).where(cases.c[column] == bindparam("value")) for column in ("case_id", "tracking_code")
@@ -59,15 +56,15 @@ class CaseRepository:
         # datetime, a tenth of dispatch's CPU in a profile).
         history = [{"case_id": case.case_id, **entry.__dict__} for entry in case.history[saved[0] :]]
         if history:
-            self.session.execute(_ADD_HISTORY, history)
+            insert_all(self.session, case_history, history)
         records = [dict(record.__dict__) for record in case.supervisions[saved[1] :]]
         if records:
-            self.session.execute(_ADD_SUPERVISIONS, records)
+            insert_all(self.session, supervisions, records)
         # Periods are few per case and their open one changes: rewrite them (a new case has none stored yet).
         if not new:
             self.session.execute(_DROP_PERIODS, {"case_id": case.case_id})
         if case.periods:
-            self.session.execute(_ADD_PERIODS, [{"case_id": case.case_id, **p.__dict__} for p in case.periods])
+            insert_all(self.session, case_periods, [{"case_id": case.case_id, **p.__dict__} for p in case.periods])
         self._saved[case.case_id] = (len(case.history), len(case.supervisions))
 
     def get(self, case_id: str, for_update: bool = False) -> Case | None:

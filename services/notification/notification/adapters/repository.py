@@ -6,6 +6,7 @@ parameters: SQLAlchemy then reuses their compiled form instead of building and h
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -63,28 +64,40 @@ _LOCK_WITH_DIRECTORY = (
     .order_by(messages.c.message_id)
     .with_for_update(of=messages)
 )
-_EXISTING_CHANNELS = select(messages.c.channel).where(
+_EXISTING_CHANNELS = select(literal("existing"), messages.c.channel, cast(null(), String), cast(null(), Integer)).where(
     messages.c.trigger_event_id == bindparam("trigger_event_id"),
     messages.c.recipient_id == bindparam("recipient_id"),
     messages.c.template_code == bindparam("template_code"),
 )
-_DUPLICATES = (
-    select(messages.c.dedup_key, messages.c.message_id)
-    .where(messages.c.dedup_key.in_(bindparam("keys", expanding=True)), messages.c.created_at >= bindparam("since"))
-    .where(messages.c.status.in_(_LIVE))
-)
-# What composing for one person needs to know, in one round trip: (what, key, message id, count) rows.
-# Typed: PostgreSQL gives a bare NULL the type of the branch next to it, which need not be the column's.
-_NO_ID, _NO_COUNT = cast(null(), String), cast(null(), Integer)
-_COMPOSE_READS = union_all(
-    _EXISTING_CHANNELS.with_only_columns(literal("existing"), messages.c.channel, _NO_ID, _NO_COUNT),
-    _DUPLICATES.with_only_columns(literal("duplicate"), messages.c.dedup_key, messages.c.message_id, _NO_COUNT),
-    select(literal("sent"), messages.c.channel, _NO_ID, func.count())
-    .where(messages.c.recipient_id == bindparam("recipient_id"))
-    .where(messages.c.channel.in_(bindparam("channels", expanding=True)))
-    .where(messages.c.created_at >= bindparam("rate_since"), messages.c.status.in_(_REACHING))
-    .group_by(messages.c.channel),
-)
+
+
+@functools.cache
+def _compose_reads(keys: int, channels: int):
+    """What composing for one person needs to know, in one round trip: (what, key, message id, count) rows.
+
+    One statement per number of dedup keys and of rate-limited channels (a handful: one per channel), each with a
+    bound parameter per item rather than an expanding `IN`: the SQL then never changes with the caller's values, so
+    the session sends it straight to the driver after its first execution.
+    Typed NULLs: PostgreSQL gives a bare NULL the type of the branch next to it, which need not be the column's.
+    """
+    branches = [_EXISTING_CHANNELS]
+    if keys:
+        branches.append(
+            select(literal("duplicate"), messages.c.dedup_key, messages.c.message_id, cast(null(), Integer))
+            .where(messages.c.dedup_key.in_([bindparam(f"key_{n}") for n in range(keys)]))
+            .where(messages.c.created_at >= bindparam("since"), messages.c.status.in_(_LIVE))
+        )
+    if channels:
+        branches.append(
+            select(literal("sent"), messages.c.channel, cast(null(), String), func.count())
+            .where(messages.c.recipient_id == bindparam("recipient_id"))
+            .where(messages.c.channel.in_([bindparam(f"channel_{n}") for n in range(channels)]))
+            .where(messages.c.created_at >= bindparam("rate_since"), messages.c.status.in_(_REACHING))
+            .group_by(messages.c.channel)
+        )
+    return union_all(*branches)
+
+
 _AWAITING_DIGEST = (
     select(messages)
     .where(messages.c.recipient_id == bindparam("recipient_id"), messages.c.channel == bindparam("channel"))
@@ -169,17 +182,16 @@ class MessageRepository:
         """The channels that already have this event's message for this person and template; for each dedup key,
         a message with the same words, person and channel sent or pending since `dedup_since`; per rate-limited
         channel, the messages that reach (or will reach) the person since `rate_since`."""
-        params = {
-            "trigger_event_id": trigger_event_id,
-            "recipient_id": recipient_id,
-            "template_code": template_code,
-            "keys": dedup_keys,
-            "since": dedup_since,
-            "channels": limited_channels,
-            "rate_since": rate_since,
-        }
+        params = {"trigger_event_id": trigger_event_id, "recipient_id": recipient_id, "template_code": template_code}
+        if dedup_keys:
+            params["since"] = dedup_since
+            params.update((f"key_{n}", key) for n, key in enumerate(dedup_keys))
+        if limited_channels:
+            params["rate_since"] = rate_since
+            params.update((f"channel_{n}", channel) for n, channel in enumerate(limited_channels))
+        statement = _compose_reads(len(dedup_keys), len(limited_channels))
         reads = ComposeReads(set(), {}, dict.fromkeys(limited_channels, 0))
-        for what, key, message_id, count in self.session.execute(_COMPOSE_READS, params):
+        for what, key, message_id, count in self.session.execute(statement, params):
             if what == "existing":
                 reads.existing.add(key)
             elif what == "duplicate":
