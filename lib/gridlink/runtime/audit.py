@@ -10,9 +10,10 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
 from gridlink.runtime.auth import TokenError, bearer_token, verify_token
+from gridlink.runtime.db import insert_all
 
 log = logging.getLogger(__name__)
 
@@ -37,20 +38,21 @@ class AuditTrail:
             return
         user, role, unit = actor_of(request.headers.get("Authorization"), self.secret)
         source = request.headers.get("X-Forwarded-For", request.remote_addr or "")
+        row = {
+            "at": datetime.now(UTC),
+            "actor": user,
+            "role": role,
+            "unit": unit,
+            "action": f"{request.method} {request.path}"[:256],
+            "status": status,
+            "source": source[:128],
+            "user_agent": (request.headers.get("User-Agent") or "")[:256],
+        }
         try:
-            with database.engine.begin() as conn:
-                conn.execute(
-                    insert(database.metadata.tables["audit_log"]).values(
-                        at=datetime.now(UTC),
-                        actor=user,
-                        role=role,
-                        unit=unit,
-                        action=f"{request.method} {request.path}"[:256],
-                        status=status,
-                        source=source[:128],
-                        user_agent=(request.headers.get("User-Agent") or "")[:256],
-                    )
-                )
+            # A statement built once and run on the service's own session (straight to the driver after its first
+            # use): built and compiled for every request, it was 18 % of intake's request path in a py-spy profile.
+            with database.session_factory() as session, session.begin():
+                insert_all(session, database.metadata.tables["audit_log"], [row])
         except Exception:
             # The answer has been given; losing its audit row must at least be loud.
             log.exception("could not write the audit record")

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy import ARRAY, Table, any_, bindparam, func, select, update
 from sqlalchemy.orm import sessionmaker
 
 from gridlink.runtime import metrics
@@ -68,8 +68,13 @@ class OutboxRelay:
             t.c.id,
             (t.c.id, t.c.event_id, t.c.event_type, t.c.exchange, t.c.correlation_id, t.c.body, t.c.created_at),
         )
-        # By event_id, which is unique (indexed), so handed-off rows need not know their id.
-        handled = t.c.event_id.in_(bindparam("event_ids", expanding=True))
+        # By event_id, which is unique (indexed), so handed-off rows need not know their id. On PostgreSQL as one
+        # array for any number of ids: the SQL is then the same for every batch, and the session sends it straight
+        # to the driver (an expanding IN is new SQL for each length).
+        if session_factory.kw["bind"].dialect.name == "postgresql":
+            handled = t.c.event_id == any_(bindparam("event_ids", type_=ARRAY(t.c.event_id.type)))
+        else:
+            handled = t.c.event_id.in_(bindparam("event_ids", expanding=True))
         self._mark_rows = (
             update(t)
             .where(handled)

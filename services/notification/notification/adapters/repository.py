@@ -19,7 +19,6 @@ from sqlalchemy import (
     bindparam,
     cast,
     func,
-    insert,
     literal,
     null,
     select,
@@ -29,7 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from gridlink.runtime.db import UnitOfWork, as_utc
+from gridlink.runtime.db import UnitOfWork, as_utc, insert_all
 from notification.adapters.orm import delivery_attempts, messages, recipients
 from notification.domain.model import CONTACT_FIELDS, Attempt, Contact, Message
 
@@ -44,8 +43,6 @@ _REACHING = ("pending", "sent", "delivered")  # what counts toward the rate limi
 _ATTEMPT_FIELDS = ("message_id", "channel", "at", "outcome", "detail", "provider", "duration_ms")
 _DIRECTORY_FIELDS = (*CONTACT_FIELDS, "preferences")
 
-_INSERT_MESSAGES = insert(messages)
-_INSERT_ATTEMPTS = insert(delivery_attempts)
 # `_`-prefixed names in WHERE: an UPDATE's SET claims the bind names equal to its column names.
 _SAVE = (
     update(messages)
@@ -127,9 +124,8 @@ class MessageRepository:
         self.add_all([message])
 
     def add_all(self, new: list[Message]) -> None:
-        """Insert messages in one executemany round trip."""
-        if new:
-            self.session.execute(_INSERT_MESSAGES, [{f: getattr(m, f) for f in _FIELDS} for m in new])
+        """Insert messages in one statement."""
+        insert_all(self.session, messages, [{f: getattr(m, f) for f in _FIELDS} for m in new])
 
     def save(self, message: Message) -> None:
         self.save_all([message])
@@ -223,8 +219,7 @@ class MessageRepository:
         return [_load(r) for r in self.session.execute(query).mappings()]
 
     def record_attempts(self, attempts: list[Attempt]) -> None:
-        if attempts:
-            self.session.execute(_INSERT_ATTEMPTS, [{f: getattr(a, f) for f in _ATTEMPT_FIELDS} for a in attempts])
+        insert_all(self.session, delivery_attempts, [{f: getattr(a, f) for f in _ATTEMPT_FIELDS} for a in attempts])
 
     def attempts_of(self, message_ids: list[str]) -> dict[str, list[dict]]:
         found: dict[str, list[dict]] = {m: [] for m in message_ids}
