@@ -129,7 +129,6 @@ def main(argv: list[str]) -> int:
         "AMQP_URI": os.environ["AMQP_URI"],
         "WEB_SERVER_ADDRESS": f"127.0.0.1:{os.environ['HTTP_PORT']}",
         "max_workers": int(os.environ.get("MAX_WORKERS", "10")),
-        "PREFETCH_COUNT": int(os.environ.get("PREFETCH_COUNT", "20")),
         "serializer": "json",
     }
     run([_services()[argv[1]]], config)

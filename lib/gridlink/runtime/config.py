@@ -34,7 +34,6 @@ class Settings:
     relay_batch: int
     relay_mark_delay: float
     max_workers: int
-    prefetch_count: int
     log_level: str
     relay_enabled: bool
     timer_interval: float
@@ -54,8 +53,9 @@ class Settings:
         return {
             "AMQP_URI": self.amqp_uri,
             "WEB_SERVER_ADDRESS": self.http_address,
+            # Also each consumer's prefetch: nameko's queue consumer takes it from max_workers (and reads no
+            # PREFETCH_COUNT, which earlier versions of this file set to no effect).
             "max_workers": self.max_workers,
-            "PREFETCH_COUNT": self.prefetch_count,
             "serializer": "json",
             "GRIDLINK": self,
         }
@@ -117,7 +117,6 @@ def load_settings(service: str, default_port: int, env: Mapping[str, str] | None
         # report in intake and dispatch at 12 reports/s, with 0.2), at the cost of marks lagging by up to that.
         relay_mark_delay=float(_number(env, "OUTBOX_MARK_DELAY", "0", float)),
         max_workers=max_workers,
-        prefetch_count=int(_number(env, "PREFETCH_COUNT", "20", int)),
         log_level=env.get("LOG_LEVEL", "INFO").upper(),
         relay_enabled=_flag(env, "OUTBOX_RELAY_ENABLED", True),
         timer_interval=float(_number(env, "TIMER_INTERVAL", "1.0", float)),
