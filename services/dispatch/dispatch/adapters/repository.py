@@ -55,16 +55,12 @@ class CaseRepository:
         # The domain's records hold flat values: a shallow copy of each is its row (`asdict` deep-copied every
         # datetime, a tenth of dispatch's CPU in a profile).
         history = [{"case_id": case.case_id, **entry.__dict__} for entry in case.history[saved[0] :]]
-        if history:
-            insert_all(self.session, case_history, history)
-        records = [dict(record.__dict__) for record in case.supervisions[saved[1] :]]
-        if records:
-            insert_all(self.session, supervisions, records)
+        insert_all(self.session, case_history, history)
+        insert_all(self.session, supervisions, [dict(record.__dict__) for record in case.supervisions[saved[1] :]])
         # Periods are few per case and their open one changes: rewrite them (a new case has none stored yet).
         if not new:
             self.session.execute(_DROP_PERIODS, {"case_id": case.case_id})
-        if case.periods:
-            insert_all(self.session, case_periods, [{"case_id": case.case_id, **p.__dict__} for p in case.periods])
+        insert_all(self.session, case_periods, [{"case_id": case.case_id, **p.__dict__} for p in case.periods])
         self._saved[case.case_id] = (len(case.history), len(case.supervisions))
 
     def get(self, case_id: str, for_update: bool = False) -> Case | None:
