@@ -14,11 +14,13 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    TypeDecorator,
     bindparam,
     event,
     insert,
     select,
     text,
+    tuple_,
     update,
 )
 from sqlalchemy.exc import IntegrityError, OperationalError, StatementError
@@ -190,14 +192,12 @@ def test_values_converted_by_the_statements_types_or_held_by_it_go_direct_with_t
     assert {sql.split()[0] for sql in direct} == {"INSERT", "SELECT", "UPDATE"}
 
 
-def test_the_callers_lists_and_values_computed_per_call_stay_on_sqlalchemys_path(lean, direct):
-    in_list = select(things.c.name).where(things.c.name.in_(bindparam("names", expanding=True)))
+def test_values_computed_per_call_stay_on_sqlalchemys_path(lean, direct):
     returning_key = insert(things)  # SQLAlchemy reads back the new id for `inserted_primary_key`
     stamped = insert(stamps)  # `made` is computed for each row
     with lean() as session:
         for n in range(3):
             assert returning_key_of(session.execute(returning_key, {"name": f"n{n}"})) > 0
-            assert session.execute(in_list, {"names": [f"n{n}", "other"][: n + 1]}).scalars().all() == [f"n{n}"]
             session.execute(stamped, {"name": f"s{n}"})
         made = session.execute(select(stamps.c.made)).scalars().all()
     assert direct == []
@@ -208,15 +208,102 @@ def returning_key_of(result) -> int:
     return result.inserted_primary_key[0]
 
 
-def test_other_parameter_names_than_the_first_calls_take_sqlalchemys_path(lean, direct):
+# The caller's lists: names, and booleans (each element through the type's processor); a constant list beside them.
+LISTED = select(flags.c.name).where(
+    flags.c.name.in_(bindparam("names", expanding=True)),
+    flags.c.on.in_(bindparam("ons", expanding=True)),
+    flags.c.kind.in_(["plain", "odd"]),
+)
+LISTS = [
+    (["a", "b"], [True]),
+    (["a", "c", "d"], [True, False]),
+    (["b", "c"], [False]),  # the first call's lengths again: direct
+    ([], [True]),  # SQLAlchemy writes an empty list as a condition no row meets
+    (["d", "a", "b"], [False, True]),  # the second call's lengths: direct
+    (["a", "b", "c", "d"], [True]),
+    ((), [True]),  # a tuple of the fourth call's length: direct
+]
+
+
+def listed(session_factory) -> list:
+    with session_factory() as session:
+        for name, on in (("a", True), ("b", False), ("c", True), ("d", False)):
+            session.execute(ADD_FLAG, {"name": name, "on": on})
+        found = [sorted(session.execute(LISTED, {"names": n, "ons": o}).scalars()) for n, o in LISTS]
+        session.rollback()
+    return found
+
+
+def test_the_callers_in_lists_go_direct_once_their_lengths_were_seen_with_the_same_answers(engine, lean, direct):
+    assert listed(lean) == listed(sessionmaker(engine, class_=Session))
+    assert listed(lean) == [["a"], ["a", "c", "d"], ["b"], [], ["a", "b", "d"], ["a", "c"], []]
+    selects = [sql for sql in direct if sql.startswith("SELECT")]
+    # First run: the 3rd, 5th and 7th calls repeat lengths seen before; the second run: all seven.
+    assert len(selects) == 3 + 7
+    assert any("IN (%(names_1)s, %(names_2)s, %(names_3)s)" in sql for sql in selects)
+
+
+def test_a_value_other_than_a_list_where_the_statement_expands_one_takes_sqlalchemys_path(lean, direct):
+    with lean() as session:
+        session.execute(ADD_FLAG, {"name": "a", "on": True})
+        session.execute(ADD_FLAG, {"name": "b", "on": True})
+        found = [session.execute(LISTED, {"names": names, "ons": [True]}).scalars().all() for names in (["a"], ["b"])]
+        found.append(sorted(session.execute(LISTED, {"names": "ab", "ons": [True]}).scalars()))  # SQLAlchemy's way
+        session.rollback()
+    assert found == [["a"], ["b"], ["a", "b"]]
+    assert [sql.split()[0] for sql in direct] == ["INSERT", "SELECT"]
+
+
+class Upper(TypeDecorator):
+    """A type that converts what it binds, for each element of a list too."""
+
+    impl = String
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        return value.upper()
+
+
+def test_a_lists_elements_go_through_its_types_processor_and_tuples_stay_on_sqlalchemys_path(lean, direct):
+    upper = select(flags.c.name).where(flags.c.kind.in_(bindparam("kinds", expanding=True, type_=Upper())))
+    pairs = select(flags.c.name).where(tuple_(flags.c.name, flags.c.on).in_(bindparam("pairs", expanding=True)))
+    with lean() as session:
+        for name, kind in (("a", "ODD"), ("b", "EVEN"), ("c", "odd")):
+            session.execute(ADD_FLAG, {"name": name, "on": True, "kind": kind})
+        found = [session.execute(upper, {"kinds": [k, "none"]}).scalars().all() for k in ("odd", "even")]
+        found += [session.execute(pairs, {"pairs": [(n, True), ("x", False)]}).scalars().all() for n in "ab"]
+        session.rollback()
+    assert found == [["a"], ["b"], ["a"], ["b"]]
+    assert [sql.split()[0] for sql in direct] == ["INSERT", "INSERT", "SELECT"]
+
+
+def test_each_set_of_parameter_names_has_its_own_plan(lean, direct):
     add = insert(flags)  # SQLAlchemy names the INSERT's columns after the parameters given
     with lean() as session:
         session.execute(add, {"name": "a", "on": True})
         session.execute(add, {"name": "b", "on": True, "doc": {"kept": True}})
         session.execute(add, {"name": "c", "on": True})
-        doc = session.execute(select(flags.c.doc).where(flags.c.name == "b")).scalar_one()
-    assert doc == {"kept": True}
-    assert len(direct) == 1  # only the third, named as the first
+        session.execute(add, {"name": "d", "on": False, "doc": {"kept": "too"}})
+        docs = dict(session.execute(select(flags.c.name, flags.c.doc)).all())
+        ons = dict(session.execute(select(flags.c.name, flags.c.on)).all())
+    assert docs == {"a": None, "b": {"kept": True}, "c": None, "d": {"kept": "too"}}
+    assert ons == {"a": True, "b": True, "c": True, "d": False}
+    assert [sql.split()[0] for sql in direct] == ["INSERT", "INSERT"]  # the third, named as the first; the fourth
+
+
+def test_a_statement_keeps_a_bounded_number_of_plans(lean, direct, monkeypatch):
+    monkeypatch.setattr(lean_session, "MAX_VARIANTS", 2)
+    changes = ({"on": True}, {"doc": {"n": 1}}, {"kind": "odd"})  # the third set of names is not learnt
+    flip = update(flags).where(flags.c.name == bindparam("_name"))
+    with lean() as session:
+        session.execute(ADD_FLAG, {"name": "a", "on": False})
+        session.execute(ADD_FLAG, {"name": "b", "on": False})
+        for name in "ab":
+            for changed in changes:
+                session.execute(flip, {"_name": name, **changed})
+        rows = session.execute(select(flags.c.on, flags.c.doc, flags.c.kind).order_by(flags.c.name)).all()
+    assert [tuple(row) for row in rows] == [(True, {"n": 1}, "odd")] * 2
+    assert [sql.split()[0] for sql in direct] == ["INSERT", "UPDATE", "UPDATE"]
 
 
 def test_a_listener_on_the_engine_keeps_every_statement_on_sqlalchemys_path(engine, lean, direct):

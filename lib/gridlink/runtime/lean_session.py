@@ -8,16 +8,21 @@ statements on its way.
 
 So the first execution of a statement goes through SQLAlchemy as usual, and this session looks at what it sent to
 the cursor. When everything sent is the caller's own values, the caller's values through the statement's bind
-processors (a JSON column's serialiser, a boolean's check), or values the statement itself holds (a literal, a
-constant `IN` list, a scalar column default), and the result (if any) needed no conversion, later executions of
-that statement with the same parameter names send the same SQL on the session's connection, in its transaction,
-with the caller's dict put through the same processors and completed with the same constants, and answer with an
-ordinary SQLAlchemy `Result` of the rows. Anything else — a list of parameter sets, execution options, an `IN` list
-or a value rendered from the caller's parameters (the SQL changes with them), a default computed per call, a
-result needing conversion, other parameter names than the first call's (an `INSERT` of the table names its columns
-from them), an engine someone listens to beyond the runtime's own statement count — takes SQLAlchemy's path,
-unchanged. A driver error goes through SQLAlchemy's own handling (wrapped in its exception
-classes, the pool invalidated on a disconnect), so callers see exactly what they saw before.
+processors (a JSON column's serialiser, a boolean's check), the elements of a list the caller gave for an `IN`
+(one bind each), or values the statement itself holds (a literal, a constant `IN` list, a scalar column default),
+and the result (if any) needed no conversion, later executions of that statement with the same parameter names
+and lists of the same lengths send the same SQL on the session's connection, in its transaction, with the
+caller's dict put through the same processors, its lists spread over their binds and completed with the same
+constants, and answer with an ordinary SQLAlchemy `Result` of the rows.
+
+The SQL SQLAlchemy makes of one statement depends on the parameter names (an `INSERT` or `UPDATE` of a table
+names its columns after them) and on the length of each `IN` list, so each combination is learnt on its own first
+execution and has its own plan: an update of the columns that changed, a lock of however many rows a batch has.
+A statement keeps at most `MAX_VARIANTS` of them. Anything else — a list of parameter sets, execution options, a
+value rendered into the SQL from the caller's parameters, a default computed per call, a result needing
+conversion, an engine someone listens to beyond the runtime's own statement count — takes SQLAlchemy's path,
+unchanged. A driver error goes through SQLAlchemy's own handling (wrapped in its exception classes, the pool
+invalidated on a disconnect), so callers see exactly what they saw before.
 """
 
 from __future__ import annotations
@@ -32,19 +37,32 @@ from sqlalchemy.orm import Session
 
 from gridlink.runtime import metrics
 
-# Per dialect and statement (by identity): its plan, or None when it must take SQLAlchemy's path. An entry goes
-# with its statement, so statements built per call come and go without piling up.
-_PLANS: dict[tuple[str, int], Plan | None] = {}
+# Per dialect and statement (by identity): what was learnt of it. An entry goes with its statement, so statements
+# built per call come and go without piling up.
+_PLANS: dict[tuple[str, int], Learnt] = {}
 _WATCHES: dict[tuple[str, int], weakref.ref] = {}
+# Plans kept per statement: one per set of parameter names and lengths of the caller's lists. A repository's
+# update of whichever columns changed has a few dozen at most; past this, the rest take SQLAlchemy's path.
+MAX_VARIANTS = 64
 
 
 @dataclass(frozen=True)
 class Plan:
     sql: str
-    keys: frozenset[str]  # the caller's parameter names when it was learnt: other names take SQLAlchemy's path
     constants: dict[str, Any]  # values the statement itself holds, as SQLAlchemy sent them
     processors: tuple[tuple[str, Callable[[Any], Any]], ...]  # the caller's values SQLAlchemy converts, and how
+    # The caller's lists SQLAlchemy spreads over one bind per element (an expanding `IN`): the list's name, the
+    # binds' names and the processor of each element.
+    lists: tuple[tuple[str, tuple[str, ...], Callable[[Any], Any] | None], ...]
     metadata: SimpleResultMetaData | None  # the result's columns, or None for a statement returning no rows
+
+
+@dataclass
+class Learnt:
+    """A statement's plans by variant (see `_variant`), None for a variant that takes SQLAlchemy's path."""
+
+    lists: tuple[str, ...]  # the parameters the first execution expanded: their lengths are part of the variant
+    plans: dict[Any, Plan | None]
 
 
 class LeanResult(IteratorResult):
@@ -60,13 +78,23 @@ class LeanSession(Session):
         if args or kwargs or type(params) is not dict or self.bind is None:
             return super().execute(statement, params, *args, **kwargs)
         key = (self.bind.dialect.name, id(statement))
-        plan = _PLANS.get(key, False)
+        learnt = _PLANS.get(key)
+        if learnt is None:
+            result = super().execute(statement, params)
+            lists = _lists(result, params)
+            variant = _variant(params, lists)
+            if variant is not None:
+                _PLANS[key] = Learnt(lists, {variant: _plan(result, params, lists)})
+                _WATCHES[key] = weakref.ref(statement, lambda _ref, key=key: _forget(key))
+            return result
+        variant = _variant(params, learnt.lists)
+        plan = learnt.plans.get(variant, False)
         if plan is False:
             result = super().execute(statement, params)
-            _PLANS[key] = _plan(result, params)
-            _WATCHES[key] = weakref.ref(statement, lambda _ref, key=key: _forget(key))
+            if variant is not None and len(learnt.plans) < MAX_VARIANTS:
+                learnt.plans[variant] = _plan(result, params, learnt.lists)
             return result
-        if plan is None or params.keys() != plan.keys or not self._direct_allowed():
+        if plan is None or not self._direct_allowed():
             return super().execute(statement, params)
         return self._direct(plan, params)
 
@@ -81,10 +109,13 @@ class LeanSession(Session):
         )
 
     def _direct(self, plan: Plan, params: dict[str, Any]) -> LeanResult:
-        if plan.constants or plan.processors:
+        if plan.constants or plan.processors or plan.lists:
             params = {**plan.constants, **params}
             for name, process in plan.processors:
                 params[name] = process(params[name])
+            for name, binds, process in plan.lists:
+                values = params.pop(name)
+                params.update(zip(binds, values if process is None else map(process, values), strict=True))
         connection = self.connection()
         cursor = connection.connection.dbapi_connection.cursor()
         try:
@@ -108,30 +139,58 @@ def _forget(key: tuple[str, int]) -> None:
     _WATCHES.pop(key, None)
 
 
-def _plan(result, params: dict[str, Any]) -> Plan | None:
-    """A plan when every value SQLAlchemy sent is the caller's (as it is, or through the statement's bind
-    processors) or the statement's own, the SQL does not depend on the caller's values, and the rows came as they
-    are."""
+def _lists(result, params: dict[str, Any]) -> tuple[str, ...]:
+    """The caller's parameters that SQLAlchemy expanded into a bind per element in this execution."""
+    expanded = getattr(getattr(result, "context", None), "_expanded_parameters", None) or {}
+    return tuple(sorted(name for name in expanded if name in params))
+
+
+def _variant(params: dict[str, Any], lists: tuple[str, ...]) -> Any:
+    """What the SQL of an execution depends on: the parameter names, and the length of each list among them that
+    the statement expands. None when such a parameter is not a list: SQLAlchemy's path says what it makes of it."""
+    names = frozenset(params)
+    if not lists:
+        return names
+    lengths = []
+    for name in lists:
+        value = params.get(name)
+        if type(value) not in (list, tuple):
+            return None
+        lengths.append(len(value))
+    return names, tuple(lengths)
+
+
+def _plan(result, params: dict[str, Any], lists: tuple[str, ...]) -> Plan | None:
+    """A plan when every value SQLAlchemy sent is the caller's (as it is, through the statement's bind processors,
+    or an element of a list it expanded) or the statement's own, the SQL depends on no caller's value beyond the
+    variant's names and lengths, and the rows came as they are."""
     context = getattr(result, "context", None)
     compiled = getattr(context, "compiled", None)
     if compiled is None or context.executemany or compiled.positional or len(context.parameters) != 1:
         return None
     if getattr(context, "_is_implicit_returning", False):
         return None  # SQLAlchemy reads the new row's key for `inserted_primary_key`, which a plain result lacks
-    rendered = {compiled.bind_names[b] for b in (*compiled.literal_execute_params, *compiled.post_compile_params)}
-    if not rendered.isdisjoint(params):
-        return None  # the caller's list expanded, or its value written into the SQL: the SQL varies with it
-    expanded = {name: base for base, names in getattr(context, "_expanded_parameters", {}).items() for name in names}
+    expansions = getattr(context, "_expanded_parameters", {})
+    if _lists(result, params) != lists:
+        return None  # expands other parameters than the statement's first execution did
+    if not {compiled.bind_names[b] for b in compiled.literal_execute_params}.isdisjoint(params):
+        return None  # the caller's value written into the SQL: the SQL varies with it
+    expanded = {name: base for base, names in expansions.items() for name in names}
     defaults = {c.key: c.default for c in (*compiled.insert_prefetch, *compiled.update_prefetch)}
+    if any(len(expansions[base]) != len(params[base]) for base in lists):
+        return None  # a list of tuples, spread over a bind per member: its elements are not sent as given
+    spread = {name: (base, i) for base in lists for i, name in enumerate(expansions[base])}
     processors, constants = [], {}
     for name, value in context.parameters[0].items():
         process = compiled._bind_processors.get(name)
-        if name in params:
-            if process is None and value is not params[name]:
+        if name in spread:
+            base, i = spread[name]
+            if not _sent_as(value, params[base][i], compiled._bind_processors.get(base)):
+                return None
+        elif name in params:
+            if not _sent_as(value, params[name], process):
                 return None  # converted by something other than a bind processor
             if process is not None:
-                if value != process(params[name]):
-                    return None
                 processors.append((name, process))
         elif _constant(name, compiled.binds, expanded, defaults):
             constants[name] = value
@@ -142,7 +201,13 @@ def _plan(result, params: dict[str, Any]) -> Plan | None:
         if any(processor is not None for processor in result._metadata._processors):
             return None
         metadata = SimpleResultMetaData(tuple(result.keys()))
-    return Plan(context.statement, frozenset(params), constants, tuple(processors), metadata)
+    spreads = tuple((base, tuple(expansions[base]), compiled._bind_processors.get(base)) for base in lists)
+    return Plan(context.statement, constants, tuple(processors), spreads, metadata)
+
+
+def _sent_as(sent: Any, given: Any, process: Callable[[Any], Any] | None) -> bool:
+    """Whether SQLAlchemy sent the caller's value as it is, or as the statement's processor makes it."""
+    return sent is given if process is None else sent == process(given)
 
 
 def _constant(name: str, binds: dict, expanded: dict[str, str], defaults: dict) -> bool:

@@ -16,14 +16,14 @@ from sqlalchemy.orm import Session
 from console.adapters.orm import actions, cases, events
 from console.domain.cases import OPEN_STATES, CaseSummary, RecordedEvent
 from gridlink.contracts import Envelope, contract_for
-from gridlink.runtime.db import UnitOfWork, as_utc, upsert
+from gridlink.runtime.db import UnitOfWork, as_utc, insert_all, upsert
 
 _CASE_FIELDS = [f.name for f in fields(CaseSummary)]
 _TIMES = [c.name for c in cases.columns if c.type.python_type is datetime]
 
 # The statements of recording an event, built once: each execution only binds its values, and SQLAlchemy finds
-# the compiled form by a cache key it no longer has to work out from a freshly built statement.
-_ADD_EVENT = insert(events)
+# the compiled form by a cache key it no longer has to work out from a freshly built statement. (An event alone is
+# stored by `insert_all`: `insert(events)` would read back its seq, which keeps it off the session's direct path.)
 # A newer event of a known case and the columns it changed, in one statement (PostgreSQL runs an INSERT inside a
 # WITH even though nothing reads it): most events only move a case along, and each statement saved is a round
 # trip and SQLAlchemy's per-execution work. The event's values are bound as event_<column>; the case's as now.
@@ -57,18 +57,17 @@ class EventRepository:
     def add(self, envelope: Envelope, grid_code: str | None, now: datetime, case_changes: dict | None = None) -> None:
         """Store the event; with `case_changes` (see `CaseRepository.changes`), also write them to its case."""
         values = _event_values(envelope, grid_code, now)
-        if not case_changes:
-            self.session.execute(_ADD_EVENT, values)
-        elif self.session.get_bind().dialect.name == "postgresql":
+        if case_changes and self.session.get_bind().dialect.name == "postgresql":
             event_values = {f"event_{name}": value for name, value in values.items()}
             self.session.execute(_ADD_EVENT_AND_UPDATE_CASE, {**event_values, **case_changes})
-        else:
-            self.session.execute(_ADD_EVENT, values)
+            return
+        insert_all(self.session, events, [values])
+        if case_changes:
             self.session.execute(_UPDATE_CASE, case_changes)
 
     def add_all(self, arrived: list[tuple[Envelope, str | None]], now: datetime) -> None:
         """Store several events (each with its grid code) in one statement."""
-        self.session.execute(_ADD_EVENT, [_event_values(envelope, grid_code, now) for envelope, grid_code in arrived])
+        insert_all(self.session, events, [_event_values(envelope, grid_code, now) for envelope, grid_code in arrived])
 
     def for_correlation(self, correlation_id: str) -> list[RecordedEvent]:
         return [_event(row) for row in self.session.execute(_EVENTS_OF, {"key": correlation_id}).mappings()]

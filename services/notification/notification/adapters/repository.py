@@ -6,7 +6,6 @@ parameters: SQLAlchemy then reuses their compiled form instead of building and h
 
 from __future__ import annotations
 
-import functools
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -68,31 +67,20 @@ _EXISTING_CHANNELS = select(literal("existing"), messages.c.channel, cast(null()
 )
 
 
-@functools.cache
-def _compose_reads(keys: int, channels: int):
-    """What composing for one person needs to know, in one round trip: (what, key, message id, count) rows.
-
-    One statement per number of dedup keys and of rate-limited channels (a handful: one per channel), each with a
-    bound parameter per item rather than an expanding `IN`: the SQL then never changes with the caller's values, so
-    the session sends it straight to the driver after its first execution.
-    Typed NULLs: PostgreSQL gives a bare NULL the type of the branch next to it, which need not be the column's.
-    """
-    branches = [_EXISTING_CHANNELS]
-    if keys:
-        branches.append(
-            select(literal("duplicate"), messages.c.dedup_key, messages.c.message_id, cast(null(), Integer))
-            .where(messages.c.dedup_key.in_([bindparam(f"key_{n}") for n in range(keys)]))
-            .where(messages.c.created_at >= bindparam("since"), messages.c.status.in_(_LIVE))
-        )
-    if channels:
-        branches.append(
-            select(literal("sent"), messages.c.channel, cast(null(), String), func.count())
-            .where(messages.c.recipient_id == bindparam("recipient_id"))
-            .where(messages.c.channel.in_([bindparam(f"channel_{n}") for n in range(channels)]))
-            .where(messages.c.created_at >= bindparam("rate_since"), messages.c.status.in_(_REACHING))
-            .group_by(messages.c.channel)
-        )
-    return union_all(*branches)
+# What composing for one person needs to know, in one round trip: (what, key, message id, count) rows. With no
+# dedup key or no rate-limited channel, its branch's empty `IN` matches nothing. Typed NULLs: PostgreSQL gives a bare
+# NULL the type of the branch next to it, which need not be the column's.
+_COMPOSE_READS = union_all(
+    _EXISTING_CHANNELS,
+    select(literal("duplicate"), messages.c.dedup_key, messages.c.message_id, cast(null(), Integer))
+    .where(messages.c.dedup_key.in_(bindparam("dedup_keys", expanding=True)))
+    .where(messages.c.created_at >= bindparam("since"), messages.c.status.in_(_LIVE)),
+    select(literal("sent"), messages.c.channel, cast(null(), String), func.count())
+    .where(messages.c.recipient_id == bindparam("recipient_id"))
+    .where(messages.c.channel.in_(bindparam("channels", expanding=True)))
+    .where(messages.c.created_at >= bindparam("rate_since"), messages.c.status.in_(_REACHING))
+    .group_by(messages.c.channel),
+)
 
 
 _AWAITING_DIGEST = (
@@ -140,14 +128,15 @@ class MessageRepository:
         return self.save_all_if_unchanged([(message, attempts_read)])
 
     def save_all_if_unchanged(self, outcomes: list[tuple[Message, int]]) -> bool:
-        """`save_if_unchanged` for each, in one executemany; True when every one was saved.
+        """`save_if_unchanged` for each; True when every one was saved, False at the first that was not (the caller
+        then rolls back and saves them one by one).
 
-        False says only that some were not, not which: the caller rolls back and saves them one by one. Drivers
-        sum an executemany's row counts (psycopg2 and sqlite3 do) or report less than all of them (-1, or the last
-        statement's), so a count equal to the number of messages is never wrong.
-        """
-        rows = [{**_mutable(m), "_attempts": read} for m, read in outcomes]
-        return self.session.execute(_SAVE_IF_UNCHANGED, rows).rowcount == len(rows)
+        A statement each, as the driver's executemany sends them too, but each on the session's direct path rather
+        than SQLAlchemy's executemany machinery."""
+        return all(
+            self.session.execute(_SAVE_IF_UNCHANGED, {**_mutable(m), "_attempts": read}).rowcount == 1
+            for m, read in outcomes
+        )
 
     def get(self, message_id: str) -> Message | None:
         row = self.session.execute(_GET, {"message_id": message_id}).mappings().first()
@@ -178,16 +167,17 @@ class MessageRepository:
         """The channels that already have this event's message for this person and template; for each dedup key,
         a message with the same words, person and channel sent or pending since `dedup_since`; per rate-limited
         channel, the messages that reach (or will reach) the person since `rate_since`."""
-        params = {"trigger_event_id": trigger_event_id, "recipient_id": recipient_id, "template_code": template_code}
-        if dedup_keys:
-            params["since"] = dedup_since
-            params.update((f"key_{n}", key) for n, key in enumerate(dedup_keys))
-        if limited_channels:
-            params["rate_since"] = rate_since
-            params.update((f"channel_{n}", channel) for n, channel in enumerate(limited_channels))
-        statement = _compose_reads(len(dedup_keys), len(limited_channels))
+        params = {
+            "trigger_event_id": trigger_event_id,
+            "recipient_id": recipient_id,
+            "template_code": template_code,
+            "dedup_keys": dedup_keys,
+            "since": dedup_since,
+            "channels": limited_channels,
+            "rate_since": rate_since,
+        }
         reads = ComposeReads(set(), {}, dict.fromkeys(limited_channels, 0))
-        for what, key, message_id, count in self.session.execute(statement, params):
+        for what, key, message_id, count in self.session.execute(_COMPOSE_READS, params):
             if what == "existing":
                 reads.existing.add(key)
             elif what == "duplicate":
