@@ -1,7 +1,7 @@
 """`make bench`: the ceilings, then GridLink, the plain nameko pipeline and GridLink scaled out, each swept over
 open-loop rates on PostgreSQL and a private RabbitMQ vhost; prints the table and ratios, writes JSON and a PNG.
 
-    .venv/bin/python -m bench.run                      # the full run (a few minutes)
+    .venv/bin/python -m bench.run                      # the full run (about 40 minutes)
     .venv/bin/python -m bench.run --quick              # a smoke run: two short rates, GridLink only
     .venv/bin/python -m bench.run --rates 50,100 --duration 5 --only gridlink --env MAX_WORKERS=20
 """
