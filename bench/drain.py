@@ -141,6 +141,7 @@ def drain(
     cpu = per_report(cpu_before, driver.cpu_seconds(pids), len(ids))
     servers = driver.server_cpu_used(servers_before, driver.server_cpu_seconds())
     cpu.update({server: round(seconds * 1000 / len(ids), 2) for server, seconds in servers.items()})
+    executed = statements(stack)
     # PostgreSQL publishes a backend's counts when it next idles, at most every PGSTAT_IDLE_INTERVAL (10 s).
     time.sleep(11)
     transactions = driver.database_counters(res.postgres, stack.database_urls)
@@ -149,7 +150,7 @@ def drain(
         "seconds": round(elapsed, 2),
         "cpu_ms_per_report": cpu,
         "statements_per_report": {
-            name: round((statements(stack)[name] - before.statements[name]) / len(ids), 1) for name in stack.services
+            name: round((executed[name] - before.statements[name]) / len(ids), 1) for name in stack.services
         },
         "transactions_per_report": {
             name: round((transactions[name][0] - before.transactions[name][0]) / len(ids), 1) for name in transactions
