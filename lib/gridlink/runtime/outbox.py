@@ -70,7 +70,8 @@ class OutboxRelay:
         )
         # By event_id, which is unique (indexed), so handed-off rows need not know their id. On PostgreSQL as one
         # array for any number of ids: the SQL is then the same for every batch, and the session sends it straight
-        # to the driver (an expanding IN is new SQL for each length).
+        # to the driver. An expanding IN is new SQL for each length, which the lean session plans one by one, but a
+        # batch may have any of OUTBOX_RELAY_BATCH (200) lengths, more than the plans it keeps per statement.
         if session_factory.kw["bind"].dialect.name == "postgresql":
             handled = t.c.event_id == any_(bindparam("event_ids", type_=ARRAY(t.c.event_id.type)))
         else:
