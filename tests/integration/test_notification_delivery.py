@@ -82,10 +82,14 @@ class World:
 
     def hand_off(self) -> list:
         """Let delivery passes be handed off after commit, as the service does; the passes gather in the list
-        returned, for the test to run (a process that dies first never runs them)."""
+        returned, for the test to run (`run`; a process that dies first never runs them)."""
         passes: list = []
         self.notifier.new_uow, self.notifier.background = self.database.uow, passes.append
         return passes
+
+    def run(self, *passes) -> None:
+        """Run handed-off passes as the service's gatherer does: those given, as one group."""
+        handlers.deliver_handed_off(self.notifier, list(passes))
 
     def messages(self, correlation_id: str, channel: str | None = None) -> list:
         found = handlers.case_messages(self.database.uow(), correlation_id)
@@ -233,7 +237,7 @@ def test_messages_that_can_go_now_are_sent_right_after_the_commit_and_their_time
     assert world.at(NOON + handlers.SEND_LEASE - timedelta(seconds=1)) == 0  # armed a send lease ahead
     world.clock.now = NOON
     assert world.double.requests == [] and len(passes) == 1  # nothing was sent inside the consuming transaction
-    passes.pop()()
+    world.run(passes.pop())
     assert {m.channel: m.status for m in world.messages(event.correlation_id)} == AFTER_ONE_PASS
     email = world.one(event.correlation_id, "email")
     assert world.timers() == [("notification_delivery", email.message_id)]  # the pass's own timer is gone
@@ -258,7 +262,7 @@ def test_a_handed_off_pass_for_messages_no_longer_sendable_decides_from_what_is_
     event = case_assigned()
     world.consume(event)
     world.clock.now = NIGHT  # quiet hours began before the pass ran (an extreme delay, to make the point)
-    passes.pop()()
+    world.run(passes.pop())
     sms = world.one(event.correlation_id, "sms")
     assert (sms.status, sms.status_reason) == ("pending", "quiet_hours") and sms.due_at == MORNING
     assert world.one(event.correlation_id, "wecom").status == "pending"
@@ -272,15 +276,77 @@ def test_the_messages_an_address_releases_are_handed_off_in_one_pass(world):
     passes = world.hand_off()
     report_id = str(uuid.uuid4())
     world.consume(report_accepted(report_id))
-    for handed_off in passes:
-        handed_off()  # the file copy needs no address
+    world.run(*passes)  # the file copy needs no address
     passes.clear()
     world.clock.now = NOON + timedelta(minutes=2)
     world.consume(contact(report_id))  # a phone and a WeChat id: sms and wechat go, e-mail waits on
     assert len(passes) == 1
-    passes.pop()()
+    world.run(passes.pop())
     assert world.one(report_id, "sms").status == "sent" and world.one(report_id, "wechat").status == "sent"
     assert world.timers() == [("notification_delivery", world.one(report_id, "email").message_id)]
+
+
+def two_passes_handed_off(world):
+    """Two cases' passes handed off by one process, and a count of the units of work and concurrent calls after."""
+    passes = world.hand_off()
+    first, second = case_assigned("HB-261130-AAAAAA"), case_assigned("HB-261130-BBBBBB")
+    world.consume(first)
+    world.consume(second)
+    assert len(passes) == 2
+    opened, groups, new_uow, concurrently = [], [], world.notifier.new_uow, world.notifier.concurrently
+    world.notifier.new_uow = lambda: opened.append(1) or new_uow()
+    world.notifier.concurrently = lambda calls: groups.append(len(calls)) or concurrently(calls)
+    return passes, first, second, opened, groups
+
+
+def test_passes_run_together_call_their_providers_concurrently_and_save_in_one_transaction(world):
+    passes, first, second, opened, groups = two_passes_handed_off(world)
+    world.run(*passes)
+    assert groups == [2] and len(opened) == 1
+    for event in (first, second):
+        assert {m.channel: m.status for m in world.messages(event.correlation_id)} == AFTER_ONE_PASS
+    emails = [world.one(event.correlation_id, "email").message_id for event in (first, second)]
+    assert world.timers() == sorted(("notification_delivery", e) for e in emails)  # both passes' timers are gone
+    assert len(world.double.calls("/aliyun")) == 2 and len(world.double.calls("/wecom")) == 2
+    assert sorted(p["channel"] for t, p in world.outbox() if t == "message_sent") == sorted(
+        ["file", "inbox", "sms", "wecom"] * 2
+    )
+
+
+def test_a_pass_that_fails_in_a_group_is_left_to_its_timer_and_the_others_are_saved(world, monkeypatch):
+    passes, first, second, _, _ = two_passes_handed_off(world)
+    provider = world.notifier.providers.for_channel("wecom")[0]
+    answer = provider.send
+
+    def breaks_for_the_first(out):
+        if out.correlation_id == first.correlation_id:
+            raise RuntimeError("a bug in one pass")
+        return answer(out)
+
+    monkeypatch.setattr(provider, "send", breaks_for_the_first)
+    world.run(*passes)
+    assert {m.channel: m.status for m in world.messages(second.correlation_id)} == AFTER_ONE_PASS
+    assert {m.status for m in world.messages(first.correlation_id) if m.channel != "inbox"} == {"pending"}
+    assert ("notification_delivery_together", passes[0].key) in world.timers()
+    monkeypatch.setattr(provider, "send", answer)
+    world.at(NOON + handlers.SEND_LEASE)  # its timer, one lease later
+    assert {m.channel: m.status for m in world.messages(first.correlation_id)} == AFTER_ONE_PASS
+
+
+def test_a_group_with_a_message_overtaken_saves_the_rest_and_nothing_twice(world, monkeypatch):
+    passes, first, second, _, _ = two_passes_handed_off(world)
+    overtake_sms(world, monkeypatch)  # the first pass's sms: another replica delivers it meanwhile
+    world.run(*passes)
+    assert [a["outcome"] for a in world.attempts(first.correlation_id, "sms")] == ["sent"]
+    assert world.one(first.correlation_id, "sms").attempts == 1
+    for event in (first, second):
+        assert {m.channel: m.status for m in world.messages(event.correlation_id)} == AFTER_ONE_PASS
+        assert [a["outcome"] for a in world.attempts(event.correlation_id, "wecom")] == ["delivered"]
+    # The second pass's timer is gone; the first's is left to the pass that overtook it.
+    assert ("notification_delivery_together", passes[1].key) not in world.timers()
+    assert ("notification_delivery_together", passes[0].key) in world.timers()
+    sent = [p["channel"] for t, p in world.outbox() if t == "message_sent"]
+    assert sorted(sent) == sorted(["file", "inbox", "sms", "wecom"] * 2)
 
 
 def test_sms_fails_over_to_the_second_provider_and_every_attempt_is_recorded(world):

@@ -11,6 +11,7 @@ Messages that can go at once are also handed to a delivery pass that this proces
 from __future__ import annotations
 
 import contextlib
+import logging
 import random
 import time
 import uuid
@@ -29,6 +30,8 @@ from notification.domain.errors import InvalidPreferences, MessageNotFound
 from notification.domain.model import CONTACT_FIELDS, Attempt, Contact, Message
 from notification.domain.policy import Decision, Preferences, admit, dedup_key, digest_due
 from notification.domain.rules import Rule
+
+log = logging.getLogger(__name__)
 
 DELIVERY = "notification_delivery"
 DELIVERY_TOGETHER = "notification_delivery_together"
@@ -53,10 +56,13 @@ class Notifier:
     providers: Providers
     clock: Callable[[], datetime] = _utcnow
     rng: random.Random = field(default_factory=random.Random)
-    # Set by the service: a fresh unit of work, and a way to run a delivery pass beside the consumer (`_deliver_soon`).
-    # Without both, every delivery waits for its timer, as tests that drive the timers by hand want.
+    # Set by the service: a fresh unit of work, and where to hand a delivery pass off to run beside the consumer
+    # (`_deliver_soon`, `deliver_handed_off`). Without both, every delivery waits for its timer, as tests that drive
+    # the timers by hand want.
     new_uow: Callable[[], NotificationUnitOfWork] | None = None
-    background: Callable[[Callable[[], None]], None] | None = None
+    background: Callable[[HandedOff], None] | None = None
+    # How a group of handed-off passes calls its providers: the service runs them on green threads.
+    concurrently: Callable[[list[Callable[[], Any]]], list[Any]] = field(default=lambda calls: [c() for c in calls])
 
     def timers(self) -> dict[str, Callable]:
         """The durable timer handlers, for `Storage(timers=...)`."""
@@ -229,7 +235,7 @@ def _deliver_soon(
     uow: NotificationUnitOfWork, notifier: Notifier, messages: list[Message], directory: Directory, now: datetime
 ) -> None:
     """One delivery pass for one person's messages that can go now: a timer of their own for one, one timer for
-    several, and, when this process can, the pass itself right after the commit.
+    several, and, when this process can, the pass itself handed off to run after the commit.
 
     A handed-off pass needs no transaction before calling the providers: the messages are as this unit of work
     wrote them, and their timer is armed one send lease ahead, exactly as a pass fired by its timer would arm it
@@ -240,21 +246,61 @@ def _deliver_soon(
     handed_off = notifier.new_uow is not None and notifier.background is not None
     uow.schedule(kind, key, now + SEND_LEASE if handed_off else now, payload, messages[0].correlation_id)
     if handed_off:
-        pass_ = partial(_deliver_handed_off, notifier, kind, key, messages, directory)
-        uow.after_commit(partial(notifier.background, pass_))
+        uow.after_commit(partial(notifier.background, HandedOff(kind, key, messages, directory)))
 
 
-def _deliver_handed_off(notifier: Notifier, kind: str, key: str, messages: list[Message], directory: Directory) -> None:
-    """The pass `_deliver_soon` handed off. Should a message no longer be sendable as composed (quiet hours began
-    in between, say), the ordinary pass decides, from what is stored."""
+@dataclass(frozen=True)
+class HandedOff:
+    """A delivery pass `_deliver_soon` handed off: its timer, and the messages as the committed work wrote them."""
+
+    kind: str
+    key: str
+    messages: list[Message]
+    directory: Directory
+
+
+def deliver_handed_off(notifier: Notifier, passes: list[HandedOff]) -> None:
+    """Run handed-off passes together: their providers called concurrently, their outcomes saved in one
+    transaction (a pass alone costs a transaction, an attempt row, a timer cancel and an outbox row; together,
+    each kind is written once for all of them).
+
+    The saves wait for the slowest provider call of the group, bounded by the providers' timeout; the messages
+    themselves go as soon as each call returns. Should a message no longer be sendable as composed (quiet hours
+    began in between, say), its pass is an ordinary one, deciding from what is stored.
+    """
+    metrics.PASSES_GATHERED.observe(len(passes))
     now = notifier.clock()
-    outgoing = [_prepare(notifier, message, directory, now) for message in messages]
-    with notifier.new_uow() as uow:
+    jobs: list[tuple[HandedOff, bool, Callable[[], Any]]] = []  # (pass, whether it is sent here, its call)
+    for handed in passes:
+        outgoing = [_prepare(notifier, message, handed.directory, now) for message in handed.messages]
         if any(out is None for out in outgoing):
-            _delivery_pass(uow, notifier, kind, key, [m.message_id for m in messages])
+            jobs.append((handed, False, partial(_stored_pass, notifier, handed)))
         else:
-            sending = [(m, m.attempts, out) for m, out in zip(messages, outgoing, strict=True)]
-            _send_and_save(uow, notifier, kind, key, sending, now)
+            sending = [(m, m.attempts, out) for m, out in zip(handed.messages, outgoing, strict=True)]
+            jobs.append((handed, True, partial(_send_pass, notifier, sending, now)))
+    results = notifier.concurrently([partial(_contained, call) for _, _, call in jobs])
+    sent = [
+        (handed.kind, handed.key, outcomes)
+        for (handed, sent_here, _), outcomes in zip(jobs, results, strict=True)
+        if sent_here and outcomes is not None  # None: it failed, and its timer tries again one lease later
+    ]
+    if sent:
+        with notifier.new_uow() as uow:
+            _save_outcomes(uow, sent)
+
+
+def _contained(call: Callable[[], Any]) -> Any:
+    """One pass's failure is its own: the others are still saved."""
+    try:
+        return call()
+    except Exception:
+        log.exception("a handed-off delivery pass failed; its timer will try again")
+        return None
+
+
+def _stored_pass(notifier: Notifier, handed: HandedOff) -> None:
+    with notifier.new_uow() as uow:
+        _delivery_pass(uow, notifier, handed.kind, handed.key, [m.message_id for m in handed.messages])
 
 
 def _no_address(recipient: str, now: datetime, notifier: Notifier) -> Decision:
@@ -371,6 +417,9 @@ def _delivery_pass(
         _send_and_save(uow, notifier, kind, key, sending, now)
 
 
+Outcomes = list[tuple[Message, int, list[Attempt]]]  # each message, its attempts as read, and this pass's
+
+
 def _send_and_save(
     uow: NotificationUnitOfWork,
     notifier: Notifier,
@@ -380,20 +429,31 @@ def _send_and_save(
     now: datetime,
 ) -> None:
     """A pass's second half: call the providers, then save each outcome (see `_delivery_pass`) and commit."""
-    outcomes = [
-        (message, read, _record(notifier, message, _send(notifier, out), now)) for message, read, out in sending
-    ]
-    read = [(message, attempts_read) for message, attempts_read, _ in outcomes]
+    _save_outcomes(uow, [(kind, key, _send_pass(notifier, sending, now))])
+
+
+def _send_pass(notifier: Notifier, sending: list[tuple[Message, int, Outgoing]], now: datetime) -> Outcomes:
+    return [(message, read, _record(notifier, message, _send(notifier, out), now)) for message, read, out in sending]
+
+
+def _save_outcomes(uow: NotificationUnitOfWork, passes: list[tuple[str, str, Outcomes]]) -> None:
+    """Save the passes' outcomes in one transaction, each message only if no other pass touched it meanwhile (see
+    `_delivery_pass`), and cancel the timer of each pass whose messages were all saved."""
+    read = [(message, attempts_read) for _, _, outcomes in passes for message, attempts_read, _ in outcomes]
     if uow.messages.save_all_if_unchanged(read):
         saved = [message for message, _ in read]
     else:  # another pass overtook some (rare): undo the batch and save what is still ours one by one
         uow.rollback()
         saved = [message for message, attempts_read in read if uow.messages.save_if_unchanged(message, attempts_read)]
     ours = {m.message_id for m in saved}
-    uow.messages.record_attempts([a for message, _, tried in outcomes if message.message_id in ours for a in tried])
+    uow.messages.record_attempts(
+        [a for _, _, outcomes in passes for message, _, tried in outcomes if message.message_id in ours for a in tried]
+    )
     retried = {m.message_id for m in saved if m.status == "pending"}
-    if len(saved) == len(outcomes) and not (kind == DELIVERY and key in retried):
-        uow.cancel_timer(kind, key)  # done with; a message's own timer that a retry moves is kept, not replaced
+    for kind, key, outcomes in passes:
+        all_saved = all(message.message_id in ours for message, _, _ in outcomes)
+        if all_saved and not (kind == DELIVERY and key in retried):
+            uow.cancel_timer(kind, key)  # done with; a message's own timer that a retry moves is kept, not replaced
     for message in saved:
         _settle(uow, message)
     uow.commit()

@@ -29,3 +29,8 @@ DELIVERY_LATENCY = Histogram(
     ["channel"],
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600, 36000),
 )
+PASSES_GATHERED = Histogram(
+    "gridlink_notification_gathered_passes",
+    "Delivery passes handed off after commits that ran together, their outcomes saved in one transaction.",
+    buckets=(1, 2, 4, 8, 16, 32, 64),
+)

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import hmac
-import logging
 from functools import partial
-
-import eventlet
 
 from gridlink.runtime.dependencies import LogContext, StaffAuth, Storage
 from gridlink.runtime.entrypoints import (
@@ -19,6 +16,7 @@ from gridlink.runtime.entrypoints import (
     json_response,
     parse_json_body,
 )
+from gridlink.runtime.gathering import Gatherer, concurrently
 from gridlink.runtime.ops import OpsEndpoints
 from notification import handlers
 from notification.adapters.orm import metadata
@@ -28,8 +26,6 @@ from notification.adapters.repository import NotificationUnitOfWork
 from notification.config import channel_config
 from notification.domain.errors import InvalidPreferences, InvalidReceipt, MessageNotFound, UnknownTemplate
 from notification.domain.model import Message
-
-log = logging.getLogger(__name__)
 
 READERS = ("grid_worker", "community_operator", "sub_centre_operator", "district_operator", "department")
 RECEIPT_TOKEN_HEADER = "X-Receipt-Token"
@@ -45,18 +41,24 @@ class NotificationStorage(Storage):
         self.notifier = handlers.Notifier(load_reference(settings.data_dir), build_providers(config))
         self.timer_handlers = self.notifier.timers()
         super().setup()
-        # Delivery passes handed off after a commit run here, beside the workers, at most as many at once as the
-        # service has workers: a full pool makes the committing worker wait (back-pressure, not a growing queue).
-        self.passes = eventlet.GreenPool(settings.max_workers)
+        # Delivery passes handed off after a commit run here, beside the workers, in groups (each group's outcomes
+        # saved in one transaction), at most as many groups at once as the service has workers. Handing off waits
+        # while four times that many passes are queued: back-pressure on the consumers, not a growing queue.
+        self.passes = Gatherer(
+            partial(handlers.deliver_handed_off, self.notifier), settings.max_workers, 4 * settings.max_workers
+        )
         self.notifier.new_uow = self.database.uow
-        self.notifier.background = partial(self.passes.spawn_n, _logged_pass)
+        self.notifier.background = self.passes.put
+        self.notifier.concurrently = concurrently
 
     def stop(self):
-        self.passes.waitall()  # a pass cut short would wait for its timer (a send lease) to be tried again
+        self.passes.wait()  # a pass cut short would wait for its timer (a send lease) to be tried again
+        self.passes.close()
         super().stop()
 
     def kill(self):
         # Killed, not stopped: no waiting on providers. The passes cut short are tried again by their timers.
+        self.passes.close()
         super().stop()
 
     def get_dependency(self, worker_ctx):
@@ -64,13 +66,6 @@ class NotificationStorage(Storage):
         store.notifier = self.notifier
         store.receipt_token = self.receipt_token
         return store
-
-
-def _logged_pass(delivery_pass) -> None:
-    try:
-        delivery_pass()
-    except Exception:
-        log.exception("a delivery pass after commit failed; its timer will try again")
 
 
 def message_view(m: Message, attempts: list[dict] | None = None) -> dict:
