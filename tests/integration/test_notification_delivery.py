@@ -21,7 +21,7 @@ from notification.adapters.providers import build_providers
 from notification.adapters.reference import load_reference
 from notification.adapters.repository import NotificationUnitOfWork
 from notification.config import parse_channel_config
-from notification.domain.model import Contact
+from notification.domain.model import Contact, Message
 from tests.integration.test_notification_providers import ProviderDouble, channel_env, free_port
 
 REF = load_reference(DEFAULT_DATA_DIR)
@@ -347,6 +347,44 @@ def test_a_group_with_a_message_overtaken_saves_the_rest_and_nothing_twice(world
     assert ("notification_delivery_together", passes[0].key) in world.timers()
     sent = [p["channel"] for t, p in world.outbox() if t == "message_sent"]
     assert sorted(sent) == sorted(["file", "inbox", "sms", "wecom"] * 2)
+
+
+def test_outcomes_saved_together_are_saved_only_where_no_other_pass_got_there_first(world):
+    """The repository's save of a group's outcomes (one statement on PostgreSQL): all or report a miss."""
+    composed = [
+        Message.compose(
+            recipient_id="S0100", channel=channel, template_code="case_assigned", body=f"body {channel}",
+            trigger_event_id=str(uuid.uuid4()), correlation_id="c-1", now=NOON,
+        )
+        for channel in ("sms", "wecom", "email", "file")
+    ]  # fmt: skip
+    with world.database.uow() as uow:
+        uow.messages.add_all(composed)
+        uow.commit()
+    sms, wecom, email, file = composed
+    sms.accepted(NOON, "sms_aliyun", "sn-1", delivered=False)
+    wecom.accepted(NOON, "wecom", None, delivered=True)
+    email.attempt_failed(NOON + timedelta(minutes=1), "x" * 300)
+    with world.database.uow() as uow:
+        assert uow.messages.save_all_if_unchanged([(sms, 0), (wecom, 0), (email, 0)])
+        uow.commit()
+    stored = {m.channel: m for m in world.messages("c-1")}
+    assert (stored["sms"].status, stored["sms"].provider_message_id, stored["sms"].attempts) == ("sent", "sn-1", 1)
+    assert (stored["wecom"].status, stored["wecom"].delivered_at, stored["wecom"].provider) == (
+        "delivered", NOON, "wecom"
+    )  # fmt: skip
+    assert stored["email"].due_at == NOON + timedelta(minutes=1) and stored["email"].status_reason.endswith("x")
+    assert stored["email"].sent_at is None and stored["email"].attempts == 1
+    email.attempt_failed(NOON + timedelta(minutes=2), "again")
+    file.attempt_failed(NOON + timedelta(minutes=2), "again")
+    with world.database.uow() as uow:  # the file copy was read at 1 attempt, but it has none: not saved
+        assert not uow.messages.save_all_if_unchanged([(email, 1), (file, 1)])
+        uow.rollback()
+    assert world.one("c-1", "email").attempts == 1 and world.one("c-1", "file").attempts == 0
+    with world.database.uow() as uow:
+        assert uow.messages.save_all_if_unchanged([(email, 1), (file, 0)])
+        uow.commit()
+    assert world.one("c-1", "email").attempts == 2 and world.one("c-1", "file").attempts == 1
 
 
 def test_sms_fails_over_to_the_second_provider_and_every_attempt_is_recorded(world):

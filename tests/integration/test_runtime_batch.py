@@ -151,6 +151,25 @@ def test_follow_ups_run_once_after_the_commit_and_never_for_work_rolled_back(dat
     assert [r.message for r in caplog.records].count("a follow-up after commit failed") == 2
 
 
+def test_rows_inserted_at_commit_are_one_statement_for_the_batch_and_none_of_a_rolled_back_savepoint(database):
+    def work(uow, envelope):
+        row = {"event_id": envelope.event_id, "case_id": envelope.payload["case_id"]}
+        uow.insert_at_commit(effects, [row])
+        with pytest.raises(RuntimeError), uow.session.begin_nested():
+            uow.insert_at_commit(effects, [{**row, "case_id": "undone"}])
+            raise RuntimeError("undoes the savepoint only")
+        uow.commit()
+
+    envelopes = [case_assigned() for _ in range(3)]
+    statements = []
+    event.listen(database.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    database.handle_all(CONSUMER, envelopes, work)
+    with database.engine.connect() as conn:
+        rows = conn.execute(select(effects.c.event_id, effects.c.case_id)).all()
+    assert sorted(rows) == sorted((e.event_id, e.payload["case_id"]) for e in envelopes)
+    assert len([s for s in statements if s.startswith('INSERT INTO "effects"')]) == 1
+
+
 def test_a_batch_abandoned_runs_no_follow_up_of_it_and_each_event_alone_runs_its_own(database):
     ran = []
 

@@ -306,11 +306,18 @@ class UnitOfWork:
         return self.session.get_nested_transaction() or self.session.get_transaction() or self.session.begin()
 
     def write_pending(self) -> None:
-        """Write the outbox rows and timer changes made so far (commit does; call it only to read them back)."""
+        """Write the outbox rows, timer changes and rows to insert at commit made so far (commit does; call it only
+        to read them back)."""
         writes, self._writes = self._writes, []
         rows = [params for _, kind, params in writes if kind == "outbox"]
         insert_all(self.session, self._outbox, rows)
-        timer_changes = [(kind, params) for _, kind, params in writes if kind != "outbox"]
+        by_table: dict[Table, list[dict]] = {}
+        for _, kind, params in writes:
+            if kind == "insert":
+                by_table.setdefault(params["table"], []).append(params["row"])
+        for table, table_rows in by_table.items():
+            insert_all(self.session, table, table_rows)
+        timer_changes = [(kind, params) for _, kind, params in writes if kind in ("schedule", "cancel")]
         if timer_changes:
             from gridlink.runtime.timers import write
 
@@ -373,6 +380,13 @@ class UnitOfWork:
 
     def cancel_timer(self, kind: str, key: str) -> None:
         self._writes.append((self._transaction(), "cancel", {"kind": kind, "key": key}))
+
+    def insert_at_commit(self, table: Table, rows: list[dict]) -> None:
+        """Insert `rows` (as `insert_all` takes them) when this work commits, in one statement with the other rows
+        for `table` then: for records nothing reads back before the commit, such as what each handler of a batch
+        did. Like the outbox rows, they are forgotten if the savepoint they were given in rolls back."""
+        written_in = self._transaction()
+        self._writes += [(written_in, "insert", {"table": table, "row": row}) for row in rows]
 
     def claim_event(self, consumer: str, envelope: Envelope) -> bool:
         """Record that `consumer` handles this event; False when it already has (a redelivery or a replay)."""

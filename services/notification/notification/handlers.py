@@ -218,7 +218,7 @@ def _store_composed(
 ) -> None:
     """Write the decided messages and the inbox's attempts, their events, and their timers."""
     uow.messages.add_all(composed)
-    uow.messages.record_attempts(attempts)
+    uow.record_attempts_at_commit(attempts)
     # The ones to send now go in one delivery pass for all their channels.
     now_due = [m for m in composed if m.status == "pending" and m.status_reason is None]
     due_ids = {m.message_id for m in now_due}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 
 from sqlalchemy import (
     CursorResult,
@@ -27,7 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from gridlink.runtime.db import UnitOfWork, as_utc, insert_all
+from gridlink.runtime.db import ROWS_PER_STATEMENT, UnitOfWork, as_utc, insert_all, numbered
 from notification.adapters.orm import delivery_attempts, messages, recipients
 from notification.domain.model import CONTACT_FIELDS, Attempt, Contact, Message
 
@@ -50,6 +51,34 @@ _SAVE = (
 )
 # Recording a delivery pass: only if no other pass got there since ours read the message (a lease that ran out).
 _SAVE_IF_UNCHANGED = _SAVE.where(messages.c.status == "pending", messages.c.attempts == bindparam("_attempts"))
+
+
+_UNBOUNDED = {datetime: "TIMESTAMP WITH TIME ZONE", int: "INTEGER"}
+
+
+@cache
+def _save_many_if_unchanged(rows: int) -> TextClause:
+    """`_SAVE_IF_UNCHANGED` for `rows` messages in one PostgreSQL statement: `UPDATE … FROM (VALUES …)`, each value
+    cast to its column's type (a NULL in every row would otherwise be text)."""
+    columns = [("_message_id", messages.c.message_id), *((f, messages.c[f]) for f in _MUTABLE)]
+    columns.append(("_attempts", messages.c.attempts))
+    # Unbounded types: an explicit cast to VARCHAR(n) would cut a longer value short where the column refuses it.
+    types = {name: _UNBOUNDED.get(column.type.python_type, "TEXT") for name, column in columns}
+    values = ", ".join(
+        "(" + ", ".join(f"CAST(:{name}_{i} AS {types[name]})" for name, _ in columns) + ")" for i in range(rows)
+    )
+    names = ", ".join(f'"{name}"' for name, _ in columns)
+    sets = ", ".join(f'"{f}" = v."{f}"' for f in _MUTABLE)
+    sql = (
+        f"UPDATE messages SET {sets} FROM (VALUES {values}) AS v({names}) "
+        f"WHERE messages.message_id = v.\"_message_id\" AND messages.status = 'pending' "
+        f'AND messages.attempts = v."_attempts"'
+    )
+    return text(sql).bindparams(
+        *(bindparam(f"{name}_{i}", type_=column.type) for i in range(rows) for name, column in columns)
+    )
+
+
 _GET = select(messages).where(messages.c.message_id == bindparam("message_id"))
 # Messages, locked (in one order, so that two passes never wait on each other in a cycle), with their recipients'
 # stored directory entries, in one round trip.
@@ -128,11 +157,18 @@ class MessageRepository:
         return self.save_all_if_unchanged([(message, attempts_read)])
 
     def save_all_if_unchanged(self, outcomes: list[tuple[Message, int]]) -> bool:
-        """`save_if_unchanged` for each; True when every one was saved, False at the first that was not (the caller
-        then rolls back and saves them one by one).
+        """`save_if_unchanged` for each; True when every one was saved, False when one was not (the caller then
+        rolls back and saves them one by one).
 
-        A statement each, as the driver's executemany sends them too, but each on the session's direct path rather
-        than SQLAlchemy's executemany machinery."""
+        On PostgreSQL, one statement for them all (a group of delivery passes saves a few dozen); elsewhere a
+        statement each, on the session's direct path rather than SQLAlchemy's executemany machinery."""
+        if len(outcomes) > 1 and self.session.get_bind().dialect.name == "postgresql":
+            rows = [{**_mutable(m), "_attempts": read} for m, read in outcomes]
+            for start in range(0, len(rows), ROWS_PER_STATEMENT):
+                chunk = rows[start : start + ROWS_PER_STATEMENT]
+                if self.session.execute(_save_many_if_unchanged(len(chunk)), numbered(chunk)).rowcount != len(chunk):
+                    return False
+            return True
         return all(
             self.session.execute(_SAVE_IF_UNCHANGED, {**_mutable(m), "_attempts": read}).rowcount == 1
             for m, read in outcomes
@@ -209,7 +245,7 @@ class MessageRepository:
         return [_load(r) for r in self.session.execute(query).mappings()]
 
     def record_attempts(self, attempts: list[Attempt]) -> None:
-        insert_all(self.session, delivery_attempts, [{f: getattr(a, f) for f in _ATTEMPT_FIELDS} for a in attempts])
+        insert_all(self.session, delivery_attempts, _attempt_rows(attempts))
 
     def attempts_of(self, message_ids: list[str]) -> dict[str, list[dict]]:
         found: dict[str, list[dict]] = {m: [] for m in message_ids}
@@ -240,6 +276,10 @@ class MessageRepository:
             .limit(limit)
         ).mappings()
         return [_load(r) for r in rows]
+
+
+def _attempt_rows(attempts: list[Attempt]) -> list[dict]:
+    return [{f: getattr(a, f) for f in _ATTEMPT_FIELDS} for a in attempts]
 
 
 def _mutable(message: Message) -> dict:
@@ -318,3 +358,8 @@ class NotificationUnitOfWork(UnitOfWork):
     def _open_repositories(self, session: Session) -> None:
         self.messages = MessageRepository(session)
         self.recipients = RecipientRepository(session)
+
+    def record_attempts_at_commit(self, attempts: list[Attempt]) -> None:
+        """Attempts nothing reads before the commit (the inbox's, made while composing): a consumed batch's in one
+        statement at its commit, not one per person."""
+        self.insert_at_commit(delivery_attempts, _attempt_rows(attempts))
