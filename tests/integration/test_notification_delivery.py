@@ -350,7 +350,8 @@ def test_a_group_with_a_message_overtaken_saves_the_rest_and_nothing_twice(world
 
 
 def test_outcomes_saved_together_are_saved_only_where_no_other_pass_got_there_first(world):
-    """The repository's save of a group's outcomes (one statement on PostgreSQL): all or report a miss."""
+    """The repository's saves of several messages (one statement on PostgreSQL): a group's outcomes, all or a
+    miss reported; then changes saved whatever the message's state."""
     composed = [
         Message.compose(
             recipient_id="S0100", channel=channel, template_code="case_assigned", body=f"body {channel}",
@@ -385,6 +386,15 @@ def test_outcomes_saved_together_are_saved_only_where_no_other_pass_got_there_fi
         assert uow.messages.save_all_if_unchanged([(email, 1), (file, 0)])
         uow.commit()
     assert world.one("c-1", "email").attempts == 2 and world.one("c-1", "file").attempts == 1
+    sms.receipt(True, NOON + timedelta(minutes=3), None)
+    file.give_up("switched off")
+    with world.database.uow() as uow:  # unconditional, as a receipt or an address released saves
+        uow.messages.save_all([sms, file])
+        uow.commit()
+    assert (world.one("c-1", "sms").status, world.one("c-1", "sms").delivered_at) == (
+        "delivered", NOON + timedelta(minutes=3)
+    )  # fmt: skip
+    assert (world.one("c-1", "file").status, world.one("c-1", "file").due_at) == ("failed", None)
 
 
 def test_sms_fails_over_to_the_second_provider_and_every_attempt_is_recorded(world):

@@ -57,11 +57,12 @@ _UNBOUNDED = {datetime: "TIMESTAMP WITH TIME ZONE", int: "INTEGER"}
 
 
 @cache
-def _save_many_if_unchanged(rows: int) -> TextClause:
-    """`_SAVE_IF_UNCHANGED` for `rows` messages in one PostgreSQL statement: `UPDATE … FROM (VALUES …)`, each value
-    cast to its column's type (a NULL in every row would otherwise be text)."""
+def _save_many(rows: int, if_unchanged: bool) -> TextClause:
+    """`_SAVE` (or `_SAVE_IF_UNCHANGED`) for `rows` messages in one PostgreSQL statement, `UPDATE … FROM (VALUES …)`,
+    each value cast to its column's type (a NULL in every row would otherwise be text)."""
     columns = [("_message_id", messages.c.message_id), *((f, messages.c[f]) for f in _MUTABLE)]
-    columns.append(("_attempts", messages.c.attempts))
+    if if_unchanged:
+        columns.append(("_attempts", messages.c.attempts))
     # Unbounded types: an explicit cast to VARCHAR(n) would cut a longer value short where the column refuses it.
     types = {name: _UNBOUNDED.get(column.type.python_type, "TEXT") for name, column in columns}
     values = ", ".join(
@@ -69,11 +70,9 @@ def _save_many_if_unchanged(rows: int) -> TextClause:
     )
     names = ", ".join(f'"{name}"' for name, _ in columns)
     sets = ", ".join(f'"{f}" = v."{f}"' for f in _MUTABLE)
-    sql = (
-        f"UPDATE messages SET {sets} FROM (VALUES {values}) AS v({names}) "
-        f"WHERE messages.message_id = v.\"_message_id\" AND messages.status = 'pending' "
-        f'AND messages.attempts = v."_attempts"'
-    )
+    sql = f'UPDATE messages SET {sets} FROM (VALUES {values}) AS v({names}) WHERE messages.message_id = v."_message_id"'
+    if if_unchanged:
+        sql += " AND messages.status = 'pending' AND messages.attempts = v.\"_attempts\""
     return text(sql).bindparams(
         *(bindparam(f"{name}_{i}", type_=column.type) for i in range(rows) for name, column in columns)
     )
@@ -148,9 +147,24 @@ class MessageRepository:
         self.save_all([message])
 
     def save_all(self, changed: list[Message]) -> None:
-        """Write the messages' changes in one executemany."""
-        if changed:
+        """Write the messages' changes (each message once): on PostgreSQL in one statement, elsewhere in one
+        executemany."""
+        if len(changed) > 1 and self._one_statement():
+            self._save_many([_mutable(m) for m in changed], if_unchanged=False)
+        elif changed:
             self.session.execute(_SAVE, [_mutable(m) for m in changed])
+
+    def _one_statement(self) -> bool:
+        return self.session.get_bind().dialect.name == "postgresql"
+
+    def _save_many(self, rows: list[dict], if_unchanged: bool) -> bool:
+        """Rows of `_SAVE` (with `_attempts` when `if_unchanged`) in statements of up to `ROWS_PER_STATEMENT`;
+        False at the first that changed fewer messages than it was given."""
+        for start in range(0, len(rows), ROWS_PER_STATEMENT):
+            chunk = rows[start : start + ROWS_PER_STATEMENT]
+            if self.session.execute(_save_many(len(chunk), if_unchanged), numbered(chunk)).rowcount != len(chunk):
+                return False
+        return True
 
     def save_if_unchanged(self, message: Message, attempts_read: int) -> bool:
         """Save a delivery pass's outcome unless another pass changed the message after `attempts_read` was read."""
@@ -162,13 +176,8 @@ class MessageRepository:
 
         On PostgreSQL, one statement for them all (a group of delivery passes saves a few dozen); elsewhere a
         statement each, on the session's direct path rather than SQLAlchemy's executemany machinery."""
-        if len(outcomes) > 1 and self.session.get_bind().dialect.name == "postgresql":
-            rows = [{**_mutable(m), "_attempts": read} for m, read in outcomes]
-            for start in range(0, len(rows), ROWS_PER_STATEMENT):
-                chunk = rows[start : start + ROWS_PER_STATEMENT]
-                if self.session.execute(_save_many_if_unchanged(len(chunk)), numbered(chunk)).rowcount != len(chunk):
-                    return False
-            return True
+        if len(outcomes) > 1 and self._one_statement():
+            return self._save_many([{**_mutable(m), "_attempts": read} for m, read in outcomes], if_unchanged=True)
         return all(
             self.session.execute(_SAVE_IF_UNCHANGED, {**_mutable(m), "_attempts": read}).rowcount == 1
             for m, read in outcomes
