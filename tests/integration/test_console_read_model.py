@@ -19,7 +19,7 @@ from console.adapters.repository import ConsoleUnitOfWork
 from console.domain.cases import project
 from console.handlers import record_event, record_events
 from gridlink.contracts import new_envelope, parse_envelope
-from gridlink.runtime.db import Database
+from gridlink.runtime.db import BatchAbandoned, Database
 from gridlink.runtime.migrations import upgrade
 from tests.integration.test_console_service import AT, GRID, case_assigned, case_overdue, report_accepted
 
@@ -214,13 +214,94 @@ def test_the_newest_events_of_several_known_cases_share_one_lock_and_one_insert(
     reads = [s for s in statements if s.startswith("SELECT") and "FROM cases" in s]
     inserts = [s for s in statements if s.replace('"', "").startswith("INSERT INTO events")]
     updates = [s for s in statements if s.startswith("UPDATE cases")]
-    # One read locks the three known cases (and finds the fourth is new), one insert stores their four events, one
-    # update per case; the new case is written its own way (read again, its event, its row).
-    assert (len(reads), len(inserts), len(updates)) == (2, 2, 3), statements
+    new_cases = [s for s in statements if s.replace('"', "").startswith("INSERT INTO cases")]
+    # One read locks the three known cases (and finds the fourth is new), one insert stores all five events, one
+    # update per known case, and the new case's row.
+    assert (len(reads), len(inserts), len(updates), len(new_cases)) == (1, 1, 3, 1), statements
     assert "IN" in reads[0]
     for cid in known:
         case, events = stored(database, cid)
         assert case == project(cid, events) and case.state == "assigned"
     case, events = stored(database, known[0])
     assert case.overdue and [e.type for e in events] == ["report_accepted", "case_assigned", "case_overdue"]
-    assert stored(database, new)[0].tracking_code == "HB-261130-AAAAAA"
+    case, events = stored(database, new)
+    assert case == project(new, events) and case.tracking_code == "HB-261130-AAAAAA"
+
+
+def test_an_event_out_of_order_in_a_batch_refolds_its_case_from_the_stored_events(database):
+    late, other = str(uuid.uuid4()), str(uuid.uuid4())
+    for cid in (late, other):
+        record(database, report_accepted(cid))
+    record(database, case_overdue(late))  # happened after the assignment that is still on its way
+    statements = []
+    event.listen(database.engine, "before_cursor_execute", lambda *args: statements.append(" ".join(args[2].split())))
+
+    record_together(database, [case_assigned(late), case_assigned(other)])
+    recorded = list(statements)  # before the checks' own reads
+
+    case, events = stored(database, late)
+    assert case == project(late, events)
+    assert (case.state, case.overdue, case.last_event_type) == ("assigned", True, "case_overdue")
+    assert [e.type for e in events] == ["report_accepted", "case_overdue", "case_assigned"]
+    inserts = [s for s in recorded if s.replace('"', "").startswith("INSERT INTO events")]
+    refolds = [s for s in recorded if s.startswith("SELECT") and "FROM events" in s]
+    assert (len(inserts), len(refolds)) == (1, 1), recorded  # one insert for both; only the late case refolds
+    assert stored(database, other)[0].state == "assigned"
+
+
+def test_a_batch_whose_new_case_another_worker_created_after_its_read_is_recorded_event_by_event(database, monkeypatch):
+    """The batch's read locks nothing for a case not there yet: another worker may insert it before this one."""
+    cid, other = str(uuid.uuid4()), str(uuid.uuid4())
+    record(database, report_accepted(cid))
+    real = ConsoleUnitOfWork._open_repositories
+
+    def blind(uow, session):  # the batch's read misses the case, as if its creator had not committed yet
+        real(uow, session)
+        all_for_update = uow.cases.all_for_update
+        uow.cases.all_for_update = lambda keys: {k: v for k, v in all_for_update(keys).items() if k != cid}
+
+    monkeypatch.setattr(ConsoleUnitOfWork, "_open_repositories", blind)
+    batch = [message_sent(cid, at=AT + timedelta(seconds=1)), report_accepted(other)]
+    with pytest.raises(BatchAbandoned):  # locking the case now could deadlock: nothing of the batch is kept
+        record_together(database, batch)
+    assert stored(database, other)[0] is None and len(stored(database, cid)[1]) == 1
+    for envelope in batch:  # as the consumer then does: each event alone
+        record(database, envelope)
+    monkeypatch.undo()
+
+    case, events = stored(database, cid)
+    assert case == project(cid, events)
+    assert case.last_event_type == "message_sent" and case.description == "路灯不亮" and len(events) == 2
+    assert [e.grid_code for e in events] == [GRID, GRID]  # the notification learnt the grid of the case it missed
+
+
+def test_workers_recording_batches_of_the_same_cases_at_once_leave_each_case_as_its_refold(database):
+    """Real concurrency, as batching consumers: shuffled events of six cases, recorded three at a time by threads."""
+    cids = [str(uuid.uuid4()) for _ in range(6)]
+    work = [
+        envelope
+        for cid in cids
+        for envelope in (
+            report_accepted(cid),
+            case_assigned(cid),
+            message_sent(cid, at=AT + timedelta(minutes=1)),
+            message_sent(cid, at=AT + timedelta(minutes=2)),
+            case_overdue(cid),
+        )
+    ]
+    random.Random(11).shuffle(work)
+    batches = [work[i : i + 3] for i in range(0, len(work), 3)]
+
+    def consume(batch) -> None:  # as the consumer does: a batch that cannot be recorded together goes one by one
+        try:
+            assert all(record_together(database, batch))
+        except BatchAbandoned:
+            for envelope in batch:
+                record(database, envelope)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(consume, batches))
+    for cid in cids:
+        case, events = stored(database, cid)
+        assert case == project(cid, events) and len(events) == 5
+        assert case.state == "assigned" and case.overdue and all(e.grid_code == GRID for e in events)

@@ -16,6 +16,7 @@ from console.domain import figures
 from console.domain.access import check_action
 from console.domain.cases import CaseSummary, RecordedEvent, Timeline, advance, project
 from gridlink.contracts import Envelope
+from gridlink.runtime.db import BatchAbandoned
 
 
 class CaseNotFound(LookupError):
@@ -41,49 +42,65 @@ def record_events(uow: ConsoleUnitOfWork, events: list[Envelope], now: datetime 
     by_case: dict[str, list[Envelope]] = {}
     for event in events:
         by_case.setdefault(event.correlation_id, []).append(event)
-    # Alone, an event costs two statements its own way (a lock, then its insert with its case's change).
-    rest = _record_newest(uow, by_case, now) if len(events) > 1 else list(by_case.values())
-    for group in rest:
-        for event in group:
-            _record_one(uow, event, now)
+    if len(events) == 1:  # alone, an event costs two statements its own way (a lock, then its insert with its change)
+        _record_one(uow, events[0], now)
+    else:
+        _record_together(uow, by_case, now)
     uow.commit()
 
 
-def _record_newest(uow: ConsoleUnitOfWork, by_case: dict[str, list[Envelope]], now: datetime) -> list[list[Envelope]]:
-    """The events of known cases that are all their case's newest (most of a batch: a report's messages arrive
-    together): one lock for all the cases, one insert for all those events, one update per case. Returns the
-    groups of events this does not apply to (a case not known yet, an event out of order), written by nothing."""
+def _record_together(uow: ConsoleUnitOfWork, by_case: dict[str, list[Envelope]], now: datetime) -> None:
+    """A batch's events: one lock for all its known cases, one insert for all its events, then per case an update
+    (the newest events of a known case, most of a batch), an insert (a case not known yet), or a refold from its
+    stored events (one arrived out of order, or a resumption).
+
+    Every lock is taken in the batch's order of cases (`Database.handle_all` sorts it): the known cases' in one
+    statement, then the new cases' as they are inserted, so that two workers' batches wait for each other rather
+    than deadlock."""
     stored = uow.cases.all_for_update(list(by_case))
     arrived: list[tuple[Envelope, str | None]] = []
-    folded: list[tuple[CaseSummary, CaseSummary, bool]] = []
-    rest = []
+    written: list[tuple[str, CaseSummary | None, CaseSummary | None, bool]] = []
     for key, group in by_case.items():
         existing = stored.get(key)
-        newest = _fold_newest(existing, group) if existing is not None else None
-        if newest is None:
-            rest.append(group)
-            continue
-        case, case_arrived = newest
+        newest = _fold_newest(existing, group)
+        if newest is None:  # refolded below, once its events are stored
+            case_arrived = _with_grids(existing, group)
+            case = None
+        else:
+            case, case_arrived = newest
         arrived += case_arrived
-        grid_learnt = existing.grid_code is None or any(grid is None for _, grid in case_arrived)
-        folded.append((case, existing, grid_learnt))
-    if arrived:
-        uow.events.add_all(arrived, now)
-    for case, existing, grid_learnt in folded:
-        uow.cases.update(case, existing)
+        gridless = any(grid is None for _, grid in case_arrived)
+        written.append((key, existing, case, gridless or (existing is not None and existing.grid_code is None)))
+    uow.events.add_all(arrived, now)
+    for key, existing, case, grid_learnt in written:
+        if case is None:
+            case = project(key, uow.events.for_correlation(key))
+        if existing is None and not uow.cases.add(case):
+            # Another worker created the case after our read found no row to lock. Locking it now would take a
+            # lock out of the batch's order (a deadlock with a batch that holds it and waits for one of ours):
+            # the batch is abandoned instead, and its events are recorded one by one, where that refold is safe.
+            raise BatchAbandoned(f"case {key} was created by another worker while the batch recorded it")
+        if existing is not None:
+            uow.cases.update(case, existing)
         if case.grid_code and grid_learnt:
-            uow.events.fill_grid(case.correlation_id, case.grid_code)
-    return rest
+            # Once a case's grid is known, all its events carry it (see `_record_one`).
+            uow.events.fill_grid(key, case.grid_code)
+
+
+def _with_grids(existing: CaseSummary | None, group: list[Envelope]) -> list[tuple[Envelope, str | None]]:
+    """The events with the grid codes they are stored with when their case is refolded: their own, or the case's."""
+    known = existing.grid_code if existing else None
+    return [(event, event.payload.get("grid_code") or known) for event in group]
 
 
 def _fold_newest(
-    existing: CaseSummary, group: list[Envelope]
+    existing: CaseSummary | None, group: list[Envelope]
 ) -> tuple[CaseSummary, list[tuple[Envelope, str | None]]] | None:
-    """The case with each of `group` folded in, and the events with their grid codes; None when one of them is
-    not the case's newest (it needs a refold)."""
+    """The case with each of `group` folded in (from nothing for a case not known yet), and the events with their
+    grid codes; None when one of them is not the case's newest (it needs a refold)."""
     case, arrived = existing, []
     for event in group:
-        grid_code = event.payload.get("grid_code") or case.grid_code
+        grid_code = event.payload.get("grid_code") or (case.grid_code if case else None)
         advanced = advance(case, _arriving(event, grid_code))
         if advanced is None:
             return None
