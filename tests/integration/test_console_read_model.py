@@ -138,8 +138,8 @@ def _blind_first_read(open_repositories):
     return open_with_a_blind_first_read
 
 
-def test_workers_recording_the_events_of_the_same_cases_at_once_leave_each_case_as_its_refold(database):
-    """Real concurrency: each case's events are recorded by several threads at once, in a shuffled order."""
+def shuffled_cases(seed: int) -> tuple[list[str], list]:
+    """Six cases' five events each, shuffled together."""
     cids = [str(uuid.uuid4()) for _ in range(6)]
     work = [
         envelope
@@ -152,13 +152,23 @@ def test_workers_recording_the_events_of_the_same_cases_at_once_leave_each_case_
             case_overdue(cid),
         )
     ]
-    random.Random(7).shuffle(work)
-    with ThreadPoolExecutor(max_workers=6) as pool:
-        list(pool.map(lambda envelope: record(database, envelope), work))
+    random.Random(seed).shuffle(work)
+    return cids, work
+
+
+def each_case_is_its_refold(database: Database, cids: list[str]) -> None:
     for cid in cids:
         case, events = stored(database, cid)
         assert case == project(cid, events) and len(events) == 5
         assert case.state == "assigned" and case.overdue and all(e.grid_code == GRID for e in events)
+
+
+def test_workers_recording_the_events_of_the_same_cases_at_once_leave_each_case_as_its_refold(database):
+    """Real concurrency: each case's events are recorded by several threads at once, in a shuffled order."""
+    cids, work = shuffled_cases(7)
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        list(pool.map(lambda envelope: record(database, envelope), work))
+    each_case_is_its_refold(database, cids)
 
 
 @pytest.mark.parametrize("order", [(0, 1, 2), (1, 2, 0), (2, 0, 1), (2, 1, 0)])
@@ -277,19 +287,7 @@ def test_a_batch_whose_new_case_another_worker_created_after_its_read_is_recorde
 
 def test_workers_recording_batches_of_the_same_cases_at_once_leave_each_case_as_its_refold(database):
     """Real concurrency, as batching consumers: shuffled events of six cases, recorded three at a time by threads."""
-    cids = [str(uuid.uuid4()) for _ in range(6)]
-    work = [
-        envelope
-        for cid in cids
-        for envelope in (
-            report_accepted(cid),
-            case_assigned(cid),
-            message_sent(cid, at=AT + timedelta(minutes=1)),
-            message_sent(cid, at=AT + timedelta(minutes=2)),
-            case_overdue(cid),
-        )
-    ]
-    random.Random(11).shuffle(work)
+    cids, work = shuffled_cases(11)
     batches = [work[i : i + 3] for i in range(0, len(work), 3)]
 
     def consume(batch) -> None:  # as the consumer does: a batch that cannot be recorded together goes one by one
@@ -301,7 +299,4 @@ def test_workers_recording_batches_of_the_same_cases_at_once_leave_each_case_as_
 
     with ThreadPoolExecutor(max_workers=4) as pool:
         list(pool.map(consume, batches))
-    for cid in cids:
-        case, events = stored(database, cid)
-        assert case == project(cid, events) and len(events) == 5
-        assert case.state == "assigned" and case.overdue and all(e.grid_code == GRID for e in events)
+    each_case_is_its_refold(database, cids)

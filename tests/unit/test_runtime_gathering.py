@@ -38,29 +38,35 @@ def test_what_is_put_without_yielding_runs_as_one_group(runs):
     gatherer.close()
 
 
-def test_what_comes_while_every_runner_is_busy_runs_together_once_one_is_free(runs):
-    gatherer = Gatherer(runs, runners=1, waiting=10)
+def busy_runner(runs: Runs, waiting: int) -> Gatherer:
+    """A gatherer with one runner, busy with a first group (of 0) until the test lets `runs` finish."""
+    gatherer = Gatherer(runs, runners=1, waiting=waiting)
     runs.hold = True
     gatherer.put(0)
     eventlet.sleep(0)
     eventlet.sleep(0)  # the dispatcher took it; the one runner is busy
+    return gatherer
+
+
+def finish(runs: Runs, gatherer: Gatherer) -> None:
+    runs.hold = False
+    runs.release.send()
+    gatherer.wait()
+
+
+def test_what_comes_while_every_runner_is_busy_runs_together_once_one_is_free(runs):
+    gatherer = busy_runner(runs, waiting=10)
     for item in (1, 2, 3):
         gatherer.put(item)
         eventlet.sleep(0)  # each one put in its own turn, as separate commits would
     assert runs.groups == [[0]]
-    runs.hold = False
-    runs.release.send()
-    gatherer.wait()
+    finish(runs, gatherer)
     assert runs.groups == [[0], [1, 2, 3]]
     gatherer.close()
 
 
 def test_putting_waits_while_the_queue_is_full(runs):
-    gatherer = Gatherer(runs, runners=1, waiting=2)
-    runs.hold = True
-    gatherer.put(0)
-    eventlet.sleep(0)
-    eventlet.sleep(0)
+    gatherer = busy_runner(runs, waiting=2)
     gatherer.put(1)
     eventlet.sleep(0.01)  # the dispatcher holds it, waiting for the runner
     gatherer.put(2)
@@ -68,10 +74,8 @@ def test_putting_waits_while_the_queue_is_full(runs):
     fourth = eventlet.spawn(gatherer.put, 4)
     eventlet.sleep(0.01)
     assert not fourth.dead  # back-pressure: two are queued already
-    runs.hold = False
-    runs.release.send()
+    finish(runs, gatherer)
     fourth.wait()
-    gatherer.wait()
     assert runs.groups[0] == [0] and sorted(item for group in runs.groups[1:] for item in group) == [1, 2, 3, 4]
     gatherer.close()
 
