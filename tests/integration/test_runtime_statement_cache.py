@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import event, select
 from sqlalchemy.engine.default import CACHE_HIT
 
+from gridlink.runtime.db import Database, insert_all, update_all
 from tests.integration.messaging_service import metadata
 from tests.integration.test_consumer import case_assigned
 
@@ -69,3 +70,25 @@ def test_outbox_rows_of_a_unit_of_work_are_written_in_one_statement_per_fifty(da
         ("case_assigned", 0, False, None)
     }
     assert [json.loads(row["body"])["correlation_id"] for row in rows] == [e.correlation_id for e in envelopes]
+
+
+def test_update_all_sets_many_rows_in_one_statement_and_only_those_still_as_expected(databases):
+    """`update_all` is PostgreSQL's (`UPDATE … FROM (VALUES …)`); callers on SQLite keep a statement a row."""
+    pg = Database(databases("update_all", "postgresql"), metadata, "dispatch")
+    metadata.create_all(pg.engine)
+    effects = metadata.tables["effects"]
+    with pg.uow() as uow:
+        insert_all(uow.session, effects, [{"event_id": f"e-{i}", "case_id": f"c-{i}"} for i in range(60)])
+        uow.commit()
+    statements: list[str] = []
+    event.listen(pg.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    with pg.uow() as uow:
+        rows = [{"_event_id": f"e-{i}", "case_id": f"moved-{i}", "_case_id": f"c-{i}"} for i in range(60)]
+        rows[7]["_case_id"] = "stale"  # no longer as this row expects: left alone
+        assert update_all(uow.session, effects, "event_id", ("case_id",), rows, expect=("case_id",)) == 59
+        uow.commit()
+    assert len([s for s in statements if s.startswith('UPDATE "effects"')]) == 2  # 50 rows, then 10
+    with pg.engine.connect() as conn:
+        stored = dict(conn.execute(select(effects.c.event_id, effects.c.case_id)).all())
+    assert stored["e-7"] == "c-7" and stored["e-8"] == "moved-8" and stored["e-59"] == "moved-59"
+    pg.dispose()

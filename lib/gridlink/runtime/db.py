@@ -163,8 +163,48 @@ def _insert_sql(table: Table, rows: int) -> tuple[str, list]:
     return f'INSERT INTO "{table.name}" ({names}) VALUES {values}', binds
 
 
+def update_all(
+    session: Session, table: Table, key: str, columns: tuple[str, ...], rows: list[dict], expect: tuple[str, ...] = ()
+) -> int:
+    """PostgreSQL: set `columns` of several rows of `table` from `rows` in one statement (up to
+    `ROWS_PER_STATEMENT` rows each), `UPDATE … FROM (VALUES …)`; returns how many rows it updated.
+
+    Each row dict names its target by `_<key>` and holds its new `columns`; with `expect`, it also holds `_<column>`
+    for each expected column, and the target is updated only if its stored value equals that (a compare-and-set:
+    fewer rows updated than given says some had changed). Each target once: PostgreSQL updates a target matched
+    twice only once, with either row's values. Values are cast to unbounded types, so that a NULL in every row is
+    not taken for text and a value too long for its column is refused rather than cut short.
+    """
+    updated = 0
+    for start in range(0, len(rows), ROWS_PER_STATEMENT):
+        chunk = rows[start : start + ROWS_PER_STATEMENT]
+        updated += session.execute(_update_rows(table, key, columns, expect, len(chunk)), numbered(chunk)).rowcount
+    return updated
+
+
+_UNBOUNDED = {datetime: "TIMESTAMP WITH TIME ZONE", int: "INTEGER", float: "DOUBLE PRECISION", bool: "BOOLEAN"}
+
+
+@cache
+def _update_rows(table: Table, key: str, columns: tuple[str, ...], expect: tuple[str, ...], rows: int) -> TextClause:
+    fields = [(f"_{key}", table.c[key]), *((name, table.c[name]) for name in columns)]
+    fields += [(f"_{name}", table.c[name]) for name in expect]
+    types = {name: _UNBOUNDED.get(column.type.python_type, "TEXT") for name, column in fields}
+    values = ", ".join(
+        "(" + ", ".join(f"CAST(:{name}_{i} AS {types[name]})" for name, _ in fields) + ")" for i in range(rows)
+    )
+    names = ", ".join(f'"{name}"' for name, _ in fields)
+    sets = ", ".join(f'"{name}" = v."{name}"' for name in columns)
+    matches = " AND ".join(f'"{table.name}"."{name}" = v."_{name}"' for name in (key, *expect))
+    sql = f'UPDATE "{table.name}" SET {sets} FROM (VALUES {values}) AS v({names}) WHERE {matches}'
+    return text(sql).bindparams(
+        *(bindparam(f"{name}_{i}", type_=column.type) for i in range(rows) for name, column in fields)
+    )
+
+
 def numbered(rows: list[dict]) -> dict:
-    """The params of a several-row `upsert` or `insert_all`: each row's values suffixed with its position."""
+    """The params of a several-row `upsert`, `insert_all` or `update_all`: each row's values suffixed with its
+    position."""
     return {f"{name}_{i}": value for i, row in enumerate(rows) for name, value in row.items()}
 
 

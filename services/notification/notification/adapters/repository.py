@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cache
 
 from sqlalchemy import (
     CursorResult,
@@ -28,16 +27,16 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from gridlink.runtime.db import ROWS_PER_STATEMENT, UnitOfWork, as_utc, insert_all, numbered
+from gridlink.runtime.db import UnitOfWork, as_utc, insert_all, update_all
 from notification.adapters.orm import delivery_attempts, messages, recipients
 from notification.domain.model import CONTACT_FIELDS, Attempt, Contact, Message
 
 _FIELDS = [c.name for c in messages.columns]
 _DATES = ("created_at", "delivered_at", "due_at", "sent_at")
-_MUTABLE = [
+_MUTABLE = (
     "status", "delivered_at", "status_reason", "due_at", "attempts", "sent_at", "provider", "provider_message_id",
     "merged_into",
-]  # fmt: skip
+)  # fmt: skip
 _LIVE = ("pending", "sent", "delivered", "merged")  # what a duplicate may be a duplicate of
 _REACHING = ("pending", "sent", "delivered")  # what counts toward the rate limit
 _ATTEMPT_FIELDS = ("message_id", "channel", "at", "outcome", "detail", "provider", "duration_ms")
@@ -51,31 +50,6 @@ _SAVE = (
 )
 # Recording a delivery pass: only if no other pass got there since ours read the message (a lease that ran out).
 _SAVE_IF_UNCHANGED = _SAVE.where(messages.c.status == "pending", messages.c.attempts == bindparam("_attempts"))
-
-
-_UNBOUNDED = {datetime: "TIMESTAMP WITH TIME ZONE", int: "INTEGER"}
-
-
-@cache
-def _save_many(rows: int, if_unchanged: bool) -> TextClause:
-    """`_SAVE` (or `_SAVE_IF_UNCHANGED`) for `rows` messages in one PostgreSQL statement, `UPDATE … FROM (VALUES …)`,
-    each value cast to its column's type (a NULL in every row would otherwise be text)."""
-    columns = [("_message_id", messages.c.message_id), *((f, messages.c[f]) for f in _MUTABLE)]
-    if if_unchanged:
-        columns.append(("_attempts", messages.c.attempts))
-    # Unbounded types: an explicit cast to VARCHAR(n) would cut a longer value short where the column refuses it.
-    types = {name: _UNBOUNDED.get(column.type.python_type, "TEXT") for name, column in columns}
-    values = ", ".join(
-        "(" + ", ".join(f"CAST(:{name}_{i} AS {types[name]})" for name, _ in columns) + ")" for i in range(rows)
-    )
-    names = ", ".join(f'"{name}"' for name, _ in columns)
-    sets = ", ".join(f'"{f}" = v."{f}"' for f in _MUTABLE)
-    sql = f'UPDATE messages SET {sets} FROM (VALUES {values}) AS v({names}) WHERE messages.message_id = v."_message_id"'
-    if if_unchanged:
-        sql += " AND messages.status = 'pending' AND messages.attempts = v.\"_attempts\""
-    return text(sql).bindparams(
-        *(bindparam(f"{name}_{i}", type_=column.type) for i in range(rows) for name, column in columns)
-    )
 
 
 _GET = select(messages).where(messages.c.message_id == bindparam("message_id"))
@@ -150,21 +124,12 @@ class MessageRepository:
         """Write the messages' changes (each message once): on PostgreSQL in one statement, elsewhere in one
         executemany."""
         if len(changed) > 1 and self._one_statement():
-            self._save_many([_mutable(m) for m in changed], if_unchanged=False)
+            update_all(self.session, messages, "message_id", _MUTABLE, [_mutable(m) for m in changed])
         elif changed:
             self.session.execute(_SAVE, [_mutable(m) for m in changed])
 
     def _one_statement(self) -> bool:
         return self.session.get_bind().dialect.name == "postgresql"
-
-    def _save_many(self, rows: list[dict], if_unchanged: bool) -> bool:
-        """Rows of `_SAVE` (with `_attempts` when `if_unchanged`) in statements of up to `ROWS_PER_STATEMENT`;
-        False at the first that changed fewer messages than it was given."""
-        for start in range(0, len(rows), ROWS_PER_STATEMENT):
-            chunk = rows[start : start + ROWS_PER_STATEMENT]
-            if self.session.execute(_save_many(len(chunk), if_unchanged), numbered(chunk)).rowcount != len(chunk):
-                return False
-        return True
 
     def save_if_unchanged(self, message: Message, attempts_read: int) -> bool:
         """Save a delivery pass's outcome unless another pass changed the message after `attempts_read` was read."""
@@ -177,7 +142,8 @@ class MessageRepository:
         On PostgreSQL, one statement for them all (a group of delivery passes saves a few dozen); elsewhere a
         statement each, on the session's direct path rather than SQLAlchemy's executemany machinery."""
         if len(outcomes) > 1 and self._one_statement():
-            return self._save_many([{**_mutable(m), "_attempts": read} for m, read in outcomes], if_unchanged=True)
+            rows = [{**_mutable(m), "_status": "pending", "_attempts": read} for m, read in outcomes]
+            return update_all(self.session, messages, "message_id", _MUTABLE, rows, ("status", "attempts")) == len(rows)
         return all(
             self.session.execute(_SAVE_IF_UNCHANGED, {**_mutable(m), "_attempts": read}).rowcount == 1
             for m, read in outcomes
