@@ -7,8 +7,10 @@ import json
 import random
 import uuid
 from datetime import UTC, datetime, timedelta
+from itertools import permutations
 
 import pytest
+from sqlalchemy import event as sa_event
 from sqlalchemy import select
 
 from gridlink.contracts import new_envelope, parse_envelope
@@ -69,6 +71,13 @@ class World:
     def consume(self, envelope) -> bool:
         wire = parse_envelope(json.loads(json.dumps(envelope.to_wire())))  # exactly what the consumer receives
         return self.database.handle(
+            "notification.test", wire, lambda uow, event: handlers.on_event(uow, event, self.notifier)
+        )
+
+    def consume_together(self, *envelopes) -> list[bool]:
+        """A batch, as the service's batched consumer hands it to one transaction."""
+        wire = [parse_envelope(json.loads(json.dumps(e.to_wire()))) for e in envelopes]
+        return self.database.handle_all(
             "notification.test", wire, lambda uow, event: handlers.on_event(uow, event, self.notifier)
         )
 
@@ -717,3 +726,58 @@ def test_a_contact_registered_in_parts_keeps_every_address_it_was_given(world):
     contact, preferences = merged
     assert (contact.push_token, contact.email, contact.phone) == ("device-2", "new@example.cn", "13800000000")
     assert preferences == {"opt_out": []}
+
+
+# --- a consumed batch: one transaction for several events ---------------------------------------------------------
+
+
+def statements_of(world, run) -> list[str]:
+    """The SQL statements `run()` sends."""
+    sent: list[str] = []
+
+    def seen(_conn, _cursor, statement, *_args):
+        sent.append(" ".join(statement.split()))
+
+    sa_event.listen(world.database.engine, "before_cursor_execute", seen)
+    try:
+        run()
+    finally:
+        sa_event.remove(world.database.engine, "before_cursor_execute", seen)
+    return sent
+
+
+def test_a_batch_for_several_people_writes_their_messages_in_one_statement_and_reads_each_once(world):
+    events = [case_assigned(f"HB-MANY-{i}", assignee=staff) for i, staff in enumerate(("S0100", "S0101", "S0102"))]
+    sent = statements_of(world, lambda: world.consume_together(*events))
+    assert len([s for s in sent if s.startswith('INSERT INTO "messages"')]) == 1
+    # The person's directory entry comes with the compose reads: no statement of its own.
+    assert [s for s in sent if s.startswith("SELECT") and "FROM recipients" in s and "UNION" not in s] == []
+    assert len([s for s in sent if s.startswith("SELECT") and "UNION" in s]) == len(events)
+    for e in events:
+        assert {m.channel: m.status for m in world.messages(e.correlation_id)}.keys() == AFTER_ONE_PASS.keys()
+        assert world.one(e.correlation_id, "inbox").status == "delivered"
+    assert {len(world.attempts(e.correlation_id, "inbox")) for e in events} == {1}
+
+
+def test_one_persons_events_in_one_batch_count_toward_each_others_limits_as_one_by_one(world):
+    same = [case_assigned("HB-SAME"), case_assigned("HB-SAME")]  # the same words: the second is a duplicate
+    over = [case_assigned(f"HB-RATE-{i}") for i in range(REF.policy.rate_limit_max)]  # the limit, with the first
+    assert world.consume_together(*same, *over) == [True] * (len(same) + len(over))
+    sms = {e.event_id: world.one(e.correlation_id, "sms") for e in (*same, *over)}
+    # The batch takes its events in correlation order, so either may be the one that is a duplicate.
+    [(kept, duplicate)] = [(a, b) for a, b in permutations(sms[e.event_id] for e in same) if b.status == "skipped"]
+    assert duplicate.status_reason == f"duplicate of {kept.message_id}"
+    statuses = sorted(m.status for m in sms.values() if m.status != "skipped")
+    assert statuses == ["merged"] + ["pending"] * REF.policy.rate_limit_max
+
+
+@pytest.mark.parametrize("first", ["report", "contact"])
+def test_a_reporters_address_in_the_batch_of_the_report_reaches_the_receipt_whichever_comes_first(world, first):
+    report_id = str(uuid.uuid4())
+    batch = [report_accepted(report_id), contact(report_id)]
+    world.consume_together(*(batch if first == "report" else reversed(batch)))
+    sms = world.one(report_id, "sms")
+    assert sms.status_reason != "awaiting_address"
+    world.at(NOON)
+    assert world.one(report_id, "sms").status == "sent" and world.one(report_id, "wechat").status == "sent"
+    assert {s["PhoneNumbers"] for s in world.double.params_of("/aliyun")} == {"13900001234"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
@@ -15,6 +15,7 @@ from sqlalchemy import Engine, Insert, MetaData, Table, TextClause, bindparam, c
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
+from sqlalchemy.schema import sort_tables
 
 from gridlink.contracts import Envelope, new_envelope
 from gridlink.runtime import metrics
@@ -264,6 +265,8 @@ class UnitOfWork:
         self._writes: list[tuple[SessionTransaction, str, dict]] = []
         # What to run once the work is committed (`after_commit`), each with the transaction it was asked in.
         self._after_commit: list[tuple[SessionTransaction, Callable[[], None]]] = []
+        # Keys (a person, a case) whose rows `insert_at_commit` holds back: a read of theirs writes them first.
+        self._held: set[str] = set()
         # Set while handlers share this unit of work (`Database.handle_all`): their commits only count, and the
         # batch commits once at the end.
         self._deferred = False
@@ -275,6 +278,7 @@ class UnitOfWork:
         self._uncommitted = []
         self._writes = []
         self._after_commit = []
+        self._held = set()
         self._open_repositories(self.session)
         return self
 
@@ -349,14 +353,15 @@ class UnitOfWork:
         """Write the outbox rows, timer changes and rows to insert at commit made so far (commit does; call it only
         to read them back)."""
         writes, self._writes = self._writes, []
+        self._held.clear()
         rows = [params for _, kind, params in writes if kind == "outbox"]
         insert_all(self.session, self._outbox, rows)
         by_table: dict[Table, list[dict]] = {}
         for _, kind, params in writes:
             if kind == "insert":
                 by_table.setdefault(params["table"], []).append(params["row"])
-        for table, table_rows in by_table.items():
-            insert_all(self.session, table, table_rows)
+        for table in sort_tables(by_table):  # a table another refers to first: its rows may be what they refer to
+            insert_all(self.session, table, by_table[table])
         timer_changes = [(kind, params) for _, kind, params in writes if kind in ("schedule", "cancel")]
         if timer_changes:
             from gridlink.runtime.timers import write
@@ -421,12 +426,22 @@ class UnitOfWork:
     def cancel_timer(self, kind: str, key: str) -> None:
         self._writes.append((self._transaction(), "cancel", {"kind": kind, "key": key}))
 
-    def insert_at_commit(self, table: Table, rows: list[dict]) -> None:
+    def insert_at_commit(self, table: Table, rows: list[dict], held_for: Iterable[str] = ()) -> None:
         """Insert `rows` (as `insert_all` takes them) when this work commits, in one statement with the other rows
         for `table` then: for records nothing reads back before the commit, such as what each handler of a batch
-        did. Like the outbox rows, they are forgotten if the savepoint they were given in rolls back."""
+        did. Like the outbox rows, they are forgotten if the savepoint they were given in rolls back.
+
+        Rows a later read of the same work may need (a person's messages, a case's history) name `held_for` the
+        keys that read is for; the repository calls `write_held(key)` before it, which writes them then."""
         written_in = self._transaction()
         self._writes += [(written_in, "insert", {"table": table, "row": row}) for row in rows]
+        self._held.update(held_for)
+
+    def write_held(self, key: str | None = None) -> None:
+        """Before a read of `key`'s rows (anyone's, with None): write the rows `insert_at_commit` holds for it, so
+        that the read sees them, as it would have had they been inserted at once."""
+        if self._held and (key is None or key in self._held):
+            self.write_pending()
 
     def claim_event(self, consumer: str, envelope: Envelope) -> bool:
         """Record that `consumer` handles this event; False when it already has (a redelivery or a replay)."""

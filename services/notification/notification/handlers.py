@@ -157,7 +157,7 @@ def _compose(
         composed = [m for m in rendered if m.channel not in reads.existing]
         if not composed:
             continue
-        directory = _directory(ref, recipient, uow.recipients.get(recipient))
+        directory = _directory(ref, recipient, reads.stored)
         duplicates, sent = reads.duplicates, reads.sent
         attempts: list[Attempt] = []
         for message in composed:
@@ -217,7 +217,7 @@ def _store_composed(
     now: datetime,
 ) -> None:
     """Write the decided messages and the inbox's attempts, their events, and their timers."""
-    uow.messages.add_all(composed)
+    uow.add_at_commit(composed)
     uow.record_attempts_at_commit(attempts)
     # The ones to send now go in one delivery pass for all their channels.
     now_due = [m for m in composed if m.status == "pending" and m.status_reason is None]
@@ -330,7 +330,10 @@ def _admit(
 def _register_contact(uow: NotificationUnitOfWork, notifier: Notifier, payload: dict[str, Any], now: datetime) -> None:
     """Store the address; the messages waiting for one go now, those whose channel still has none wait on."""
     recipient = payload["recipient_id"]
-    stored = uow.recipients.merge_contact(Contact(recipient, **{f: payload.get(f) for f in CONTACT_FIELDS}))
+    contact = Contact(recipient, **{f: payload.get(f) for f in CONTACT_FIELDS})
+    stored, awaited = uow.recipients.merge_contact_awaited(contact)
+    if not awaited:
+        return
     waiting = uow.messages.awaiting_address(recipient)
     directory = _directory(notifier.ref, recipient, stored)
     released = []

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import Table, bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from dispatch.adapters.orm import case_history, case_periods, cases, supervisions
@@ -35,33 +36,57 @@ def _utc_all(values: dict) -> dict:
 
 
 class CaseRepository:
-    def __init__(self, session: Session):
+    """With an `at_commit` (the unit of work's `insert_at_commit`), a new case's history and periods are inserted
+    when the work commits, with a consumed batch's other new cases' in one statement each; `write_held` (the unit
+    of work's) writes them before anything here reads or changes a case."""
+
+    def __init__(
+        self,
+        session: Session,
+        at_commit: Callable[[Table, list[dict], set[str]], None] | None = None,
+        write_held: Callable[[str | None], None] = lambda _case_id: None,
+    ):
         self.session = session
+        self._at_commit = at_commit
+        self._write_held = write_held
         self._saved: dict[str, tuple[int, int]] = {}  # case → (history rows, supervision rows) already stored
 
     def add(self, case: Case) -> bool:
         """False, and nothing written, when its report already has a case."""
         if self.session.execute(_ADD_CASE, {f: getattr(case, f) for f in _CASE_FIELDS}).rowcount != 1:
             return False
-        self._write_children(case, (0, 0), new=True)
+        if self._at_commit is None:
+            self._write_children(case, (0, 0), new=True)
+            return True
+        for table, rows in self._children(case, (0, 0)):
+            self._at_commit(table, rows, {case.case_id})
+        self._saved[case.case_id] = (len(case.history), len(case.supervisions))
         return True
 
     def save(self, case: Case) -> None:
+        self._write_held(case.case_id)
         values = {f: getattr(case, f) for f in _CASE_FIELDS if f != "case_id"}
         self.session.execute(_SAVE_CASE, {"_case_id": case.case_id, **values})
         self._write_children(case, self._saved.get(case.case_id, (0, 0)))
 
     def _write_children(self, case: Case, saved: tuple[int, int], new: bool = False) -> None:
-        # The domain's records hold flat values: a shallow copy of each is its row (`asdict` deep-copied every
-        # datetime, a tenth of dispatch's CPU in a profile).
-        history = [{"case_id": case.case_id, **entry.__dict__} for entry in case.history[saved[0] :]]
-        insert_all(self.session, case_history, history)
-        insert_all(self.session, supervisions, [dict(record.__dict__) for record in case.supervisions[saved[1] :]])
-        # Periods are few per case and their open one changes: rewrite them (a new case has none stored yet).
-        if not new:
-            self.session.execute(_DROP_PERIODS, {"case_id": case.case_id})
-        insert_all(self.session, case_periods, [{"case_id": case.case_id, **p.__dict__} for p in case.periods])
+        for table, rows in self._children(case, saved):
+            # Periods are few per case and their open one changes: rewrite them (a new case has none stored yet).
+            if table is case_periods and not new:
+                self.session.execute(_DROP_PERIODS, {"case_id": case.case_id})
+            insert_all(self.session, table, rows)
         self._saved[case.case_id] = (len(case.history), len(case.supervisions))
+
+    @staticmethod
+    def _children(case: Case, saved: tuple[int, int]) -> list[tuple[Table, list[dict]]]:
+        """The rows to write of a case's history and supervision records after the `saved` ones, and of all its
+        periods. The domain's records hold flat values: a shallow copy of each is its row (`asdict` deep-copied
+        every datetime, a tenth of dispatch's CPU in a profile)."""
+        return [
+            (case_history, [{"case_id": case.case_id, **entry.__dict__} for entry in case.history[saved[0] :]]),
+            (supervisions, [dict(record.__dict__) for record in case.supervisions[saved[1] :]]),
+            (case_periods, [{"case_id": case.case_id, **period.__dict__} for period in case.periods]),
+        ]
 
     def get(self, case_id: str, for_update: bool = False) -> Case | None:
         return self._one("case_id", case_id, for_update)
@@ -79,6 +104,7 @@ class CaseRepository:
         limit: int = 100,
     ) -> list[Case]:
         """`scope` is (column, code prefix): what the caller's unit covers, e.g. ("grid_code", "150302001")."""
+        self._write_held(None)
         query = select(cases).order_by(cases.c.opened_at.desc()).limit(limit)
         if tracking_code:
             query = query.where(cases.c.tracking_code == tracking_code)
@@ -92,6 +118,7 @@ class CaseRepository:
         return [self._load(row) for row in self.session.execute(query).mappings()]
 
     def _one(self, column: str, value: str, for_update: bool = False) -> Case | None:
+        self._write_held(value if column == "case_id" else None)
         query = _CASE_BY[column]
         if for_update:
             # Two workers acting on one case (a person and a timer) take turns, so neither overwrites the other.
@@ -117,6 +144,7 @@ class CaseRepository:
 
     def periods_between(self, start: datetime, end: datetime) -> list[dict]:
         """Assignment periods that began in [start, end), with the case's category, for performance figures."""
+        self._write_held(None)
         query = (
             select(case_periods, cases.c.grid_code, cases.c.category_code)
             .join(cases, cases.c.case_id == case_periods.c.case_id)
@@ -133,4 +161,4 @@ class DispatchUnitOfWork(UnitOfWork):
     cases: CaseRepository
 
     def _open_repositories(self, session: Session) -> None:
-        self.cases = CaseRepository(session)
+        self.cases = CaseRepository(session, self.insert_at_commit, self.write_held)

@@ -7,6 +7,7 @@ parameters: SQLAlchemy then reuses their compiled form instead of building and h
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -69,19 +70,30 @@ _EXISTING_CHANNELS = select(literal("existing"), messages.c.channel, cast(null()
 )
 
 
-# What composing for one person needs to know, in one round trip: (what, key, message id, count) rows. With no
-# dedup key or no rate-limited channel, its branch's empty `IN` matches nothing. Typed NULLs: PostgreSQL gives a bare
-# NULL the type of the branch next to it, which need not be the column's.
+# The directory's columns in a branch that is not the directory's: typed NULLs (PostgreSQL gives a bare NULL the
+# type of the branch next to it, which need not be the column's).
+_NO_DIRECTORY = [cast(null(), recipients.c[f].type).label(f) for f in _DIRECTORY_FIELDS]
+
+# What composing for one person needs to know, in one round trip: (what, key, message id, count, *directory) rows,
+# the person's stored directory entry among them. With no dedup key or no rate-limited channel, its branch's empty
+# `IN` matches nothing.
 _COMPOSE_READS = union_all(
-    _EXISTING_CHANNELS,
-    select(literal("duplicate"), messages.c.dedup_key, messages.c.message_id, cast(null(), Integer))
+    _EXISTING_CHANNELS.add_columns(*_NO_DIRECTORY),
+    select(literal("duplicate"), messages.c.dedup_key, messages.c.message_id, cast(null(), Integer), *_NO_DIRECTORY)
     .where(messages.c.dedup_key.in_(bindparam("dedup_keys", expanding=True)))
     .where(messages.c.created_at >= bindparam("since"), messages.c.status.in_(_LIVE)),
-    select(literal("sent"), messages.c.channel, cast(null(), String), func.count())
+    select(literal("sent"), messages.c.channel, cast(null(), String), func.count(), *_NO_DIRECTORY)
     .where(messages.c.recipient_id == bindparam("recipient_id"))
     .where(messages.c.channel.in_(bindparam("channels", expanding=True)))
     .where(messages.c.created_at >= bindparam("rate_since"), messages.c.status.in_(_REACHING))
     .group_by(messages.c.channel),
+    select(
+        literal("directory"),
+        cast(null(), String),
+        cast(null(), String),
+        cast(null(), Integer),
+        *(recipients.c[f] for f in _DIRECTORY_FIELDS),
+    ).where(recipients.c.recipient_id == bindparam("recipient_id")),
 )
 
 
@@ -104,18 +116,29 @@ class ComposeReads:
     existing: set[str]  # channels that already have the message
     duplicates: dict[str, str]  # dedup key -> a live message with it
     sent: dict[str, int]  # rate-limited channel -> messages reaching the person in the window
+    stored: tuple[Contact, dict | None] | None  # what `RecipientRepository.get` says of the person
+
+
+def _nothing_held(_recipient_id: str | None) -> None:
+    """The default `write_held` of a repository: its unit of work holds no message back."""
 
 
 class MessageRepository:
-    def __init__(self, session: Session):
+    """`write_held(recipient_id)` is called before a statement that reads or changes the person's messages, or
+    anyone's (None): it writes the messages whose insert its unit of work holds back until the commit
+    (`NotificationUnitOfWork.add_at_commit`), so that no read misses them."""
+
+    def __init__(self, session: Session, write_held: Callable[[str | None], None] = _nothing_held):
         self.session = session
+        self._write_held = write_held
 
     def add(self, message: Message) -> None:
         self.add_all([message])
 
     def add_all(self, new: list[Message]) -> None:
         """Insert messages in one statement."""
-        insert_all(self.session, messages, [{f: getattr(m, f) for f in _FIELDS} for m in new])
+        self._write_held(None)  # the deferred ones first, in the order they were composed
+        insert_all(self.session, messages, message_rows(new))
 
     def save(self, message: Message) -> None:
         self.save_all([message])
@@ -123,6 +146,7 @@ class MessageRepository:
     def save_all(self, changed: list[Message]) -> None:
         """Write the messages' changes (each message once): on PostgreSQL in one statement, elsewhere in one
         executemany."""
+        self._write_held(None)
         if len(changed) > 1 and self._one_statement():
             update_all(self.session, messages, "message_id", _MUTABLE, [_mutable(m) for m in changed])
         elif changed:
@@ -141,6 +165,7 @@ class MessageRepository:
 
         On PostgreSQL, one statement for them all (a group of delivery passes saves a few dozen); elsewhere a
         statement each, on the session's direct path rather than SQLAlchemy's executemany machinery."""
+        self._write_held(None)
         if len(outcomes) > 1 and self._one_statement():
             rows = [{**_mutable(m), "_status": "pending", "_attempts": read} for m, read in outcomes]
             return update_all(self.session, messages, "message_id", _MUTABLE, rows, ("status", "attempts")) == len(rows)
@@ -150,12 +175,14 @@ class MessageRepository:
         )
 
     def get(self, message_id: str) -> Message | None:
+        self._write_held(None)
         row = self.session.execute(_GET, {"message_id": message_id}).mappings().first()
         return _load(row) if row else None
 
     def lock_with_directory(self, message_ids: list[str]) -> list[tuple[Message, tuple[Contact, dict | None] | None]]:
         """The messages that exist, locked for update, in the order asked, each with what `RecipientRepository.get`
         says of its recipient."""
+        self._write_held(None)
         found = {}
         for row in self.session.execute(_LOCK_WITH_DIRECTORY, {"message_ids": message_ids}).mappings():
             message = _load({f: row[f] for f in _FIELDS})
@@ -177,7 +204,9 @@ class MessageRepository:
     ) -> ComposeReads:
         """The channels that already have this event's message for this person and template; for each dedup key,
         a message with the same words, person and channel sent or pending since `dedup_since`; per rate-limited
-        channel, the messages that reach (or will reach) the person since `rate_since`."""
+        channel, the messages that reach (or will reach) the person since `rate_since`; and the person's stored
+        directory entry."""
+        self._write_held(recipient_id)
         params = {
             "trigger_event_id": trigger_event_id,
             "recipient_id": recipient_id,
@@ -187,24 +216,29 @@ class MessageRepository:
             "channels": limited_channels,
             "rate_since": rate_since,
         }
-        reads = ComposeReads(set(), {}, dict.fromkeys(limited_channels, 0))
-        for what, key, message_id, count in self.session.execute(_COMPOSE_READS, params):
+        existing, duplicates, sent, stored = set(), {}, dict.fromkeys(limited_channels, 0), None
+        for what, key, message_id, count, *directory in self.session.execute(_COMPOSE_READS, params):
             if what == "existing":
-                reads.existing.add(key)
+                existing.add(key)
             elif what == "duplicate":
-                reads.duplicates.setdefault(key, message_id)
+                duplicates.setdefault(key, message_id)
+            elif what == "sent":
+                sent[key] = count
             else:
-                reads.sent[key] = count
-        return reads
+                stored = _directory_entry(recipient_id, dict(zip(_DIRECTORY_FIELDS, directory, strict=True)))
+        return ComposeReads(existing, duplicates, sent, stored)
 
     def awaiting_digest(self, recipient_id: str, channel: str) -> list[Message]:
+        self._write_held(recipient_id)
         found = self.session.execute(_AWAITING_DIGEST, {"recipient_id": recipient_id, "channel": channel})
         return [_load(r) for r in found.mappings()]
 
     def awaiting_address(self, recipient_id: str) -> list[Message]:
+        self._write_held(recipient_id)
         return [_load(r) for r in self.session.execute(_AWAITING_ADDRESS, {"recipient_id": recipient_id}).mappings()]
 
     def by_provider_id(self, provider: str, provider_message_id: str) -> Message | None:
+        self._write_held(None)
         query = select(messages).where(
             messages.c.provider == provider, messages.c.provider_message_id == provider_message_id
         )
@@ -212,6 +246,7 @@ class MessageRepository:
         return _load(row) if row else None
 
     def of_correlation(self, correlation_id: str) -> list[Message]:
+        self._write_held(None)
         query = (
             select(messages)
             .where(messages.c.correlation_id == correlation_id)
@@ -220,12 +255,14 @@ class MessageRepository:
         return [_load(r) for r in self.session.execute(query).mappings()]
 
     def record_attempts(self, attempts: list[Attempt]) -> None:
+        self._write_held(None)  # their messages
         insert_all(self.session, delivery_attempts, _attempt_rows(attempts))
 
     def attempts_of(self, message_ids: list[str]) -> dict[str, list[dict]]:
         found: dict[str, list[dict]] = {m: [] for m in message_ids}
         if not message_ids:
             return found
+        self._write_held(None)
         query = (
             select(delivery_attempts)
             .where(delivery_attempts.c.message_id.in_(message_ids))
@@ -244,6 +281,7 @@ class MessageRepository:
         return found
 
     def inbox(self, recipient_id: str, limit: int = 100) -> list[Message]:
+        self._write_held(recipient_id)
         rows = self.session.execute(
             select(messages)
             .where(messages.c.recipient_id == recipient_id, messages.c.channel == "inbox")
@@ -251,6 +289,10 @@ class MessageRepository:
             .limit(limit)
         ).mappings()
         return [_load(r) for r in rows]
+
+
+def message_rows(new: list[Message]) -> list[dict]:
+    return [{f: getattr(m, f) for f in _FIELDS} for m in new]
 
 
 def _attempt_rows(attempts: list[Attempt]) -> list[dict]:
@@ -274,8 +316,11 @@ def _load(row) -> Message:
 
 
 class RecipientRepository:
-    def __init__(self, session: Session):
+    """`write_held` as `MessageRepository` takes it: merging a contact also reads whether messages await it."""
+
+    def __init__(self, session: Session, write_held: Callable[[str | None], None] = _nothing_held):
         self.session = session
+        self._write_held = write_held
 
     def get(self, recipient_id: str) -> tuple[Contact, dict | None] | None:
         """The stored contact and raw preferences, or None when nothing is stored for this person."""
@@ -285,9 +330,15 @@ class RecipientRepository:
     def merge_contact(self, contact: Contact) -> tuple[Contact, dict | None]:
         """Store what `contact` knows, keeping the stored value of every field it leaves empty; returns what `get`
         now says of the person, from the same statement."""
+        return self.merge_contact_awaited(contact)[0]
+
+    def merge_contact_awaited(self, contact: Contact) -> tuple[tuple[Contact, dict | None], bool]:
+        """`merge_contact`, and whether any of the person's messages are held awaiting an address, from the same
+        statement: mostly none are, and `MessageRepository.awaiting_address` need not be asked."""
+        self._write_held(contact.recipient_id)
         values = {f: getattr(contact, f) for f in CONTACT_FIELDS}
         row = self._upsert(_MERGE_CONTACT, contact.recipient_id, values).mappings().one()
-        return _directory_entry(contact.recipient_id, row)
+        return _directory_entry(contact.recipient_id, row), bool(row["awaiting"])
 
     def save_preferences(self, recipient_id: str, preferences: dict) -> None:
         values = {"preferences": json.dumps(preferences, ensure_ascii=False)}
@@ -307,7 +358,7 @@ def _recipient_upsert(fields: tuple[str, ...], update: dict[str, str], returning
         f"INSERT INTO recipients ({', '.join(columns)}) VALUES ({', '.join(f':{c}' for c in columns)}) "
         f"ON CONFLICT (recipient_id) DO UPDATE SET {', '.join(f'{c} = {v}' for c, v in update.items())}"
     )
-    if returning:
+    if returning:  # column names or SQL expressions
         sql += f" RETURNING {', '.join(returning)}"
     return text(sql).bindparams(*(bindparam(c, type_=recipients.c[c].type) for c in columns))
 
@@ -319,7 +370,11 @@ _MERGE_CONTACT = _recipient_upsert(
         **{f: f"coalesce(nullif(excluded.{f}, ''), recipients.{f})" for f in CONTACT_FIELDS},
         "updated_at": "excluded.updated_at",
     },
-    returning=_DIRECTORY_FIELDS,
+    returning=(
+        *_DIRECTORY_FIELDS,
+        "EXISTS (SELECT 1 FROM messages WHERE messages.recipient_id = recipients.recipient_id"
+        " AND messages.status = 'pending' AND messages.status_reason = 'awaiting_address') AS awaiting",
+    ),
 )
 _SAVE_PREFERENCES = _recipient_upsert(
     ("preferences",), {"preferences": "excluded.preferences", "updated_at": "excluded.updated_at"}
@@ -331,8 +386,15 @@ class NotificationUnitOfWork(UnitOfWork):
     recipients: RecipientRepository
 
     def _open_repositories(self, session: Session) -> None:
-        self.messages = MessageRepository(session)
-        self.recipients = RecipientRepository(session)
+        self.messages = MessageRepository(session, self.write_held)
+        self.recipients = RecipientRepository(session, self.write_held)
+
+    def add_at_commit(self, composed: list[Message]) -> None:
+        """Insert newly composed messages when this work commits, with a consumed batch's others in one statement,
+        rather than one statement per person. Any read of the person's messages before then (their next event in
+        the same batch, say) writes them first, so every read sees them as if they had been inserted at once; so
+        does any read or change of messages not confined to one person."""
+        self.insert_at_commit(messages, message_rows(composed), held_for={m.recipient_id for m in composed})
 
     def record_attempts_at_commit(self, attempts: list[Attempt]) -> None:
         """Attempts nothing reads before the commit (the inbox's, made while composing): a consumed batch's in one
