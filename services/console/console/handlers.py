@@ -52,7 +52,7 @@ def record_events(uow: ConsoleUnitOfWork, events: list[Envelope], now: datetime 
 def _record_together(uow: ConsoleUnitOfWork, by_case: dict[str, list[Envelope]], now: datetime) -> None:
     """A batch's events: one lock for all its known cases, one insert for all its events, then per case an update
     (the newest events of a known case, most of a batch), an insert (a case not known yet), or a refold from its
-    stored events (one arrived out of order, or a resumption). The updates are written last, together.
+    stored events (one arrived out of order, or a resumption).
 
     Every lock is taken in the batch's order of cases (`Database.handle_all` sorts it): the known cases' in one
     statement, then the new cases' as they are inserted, so that two workers' batches wait for each other rather
@@ -72,7 +72,6 @@ def _record_together(uow: ConsoleUnitOfWork, by_case: dict[str, list[Envelope]],
         gridless = any(grid is None for _, grid in case_arrived)
         written.append((key, existing, case, gridless or (existing is not None and existing.grid_code is None)))
     uow.events.add_all(arrived, now)
-    updated: list[tuple[CaseSummary, CaseSummary]] = []  # (case, as stored): written together after the loop
     for key, existing, case, grid_learnt in written:
         if case is None:
             case = project(key, uow.events.for_correlation(key))
@@ -82,11 +81,10 @@ def _record_together(uow: ConsoleUnitOfWork, by_case: dict[str, list[Envelope]],
             # the batch is abandoned instead, and its events are recorded one by one, where that refold is safe.
             raise BatchAbandoned(f"case {key} was created by another worker while the batch recorded it")
         if existing is not None:
-            updated.append((case, existing))
+            uow.cases.update(case, existing)
         if case.grid_code and grid_learnt:
             # Once a case's grid is known, all its events carry it (see `_record_one`).
             uow.events.fill_grid(key, case.grid_code)
-    uow.cases.update_all(updated)
 
 
 def _with_grids(existing: CaseSummary | None, group: list[Envelope]) -> list[tuple[Envelope, str | None]]:

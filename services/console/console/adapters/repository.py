@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from console.adapters.orm import actions, cases, events
 from console.domain.cases import OPEN_STATES, CaseSummary, RecordedEvent
 from gridlink.contracts import Envelope, contract_for
-from gridlink.runtime.db import UnitOfWork, as_utc, insert_all, update_all, upsert
+from gridlink.runtime.db import UnitOfWork, as_utc, insert_all, upsert
 
 _CASE_FIELDS = [f.name for f in fields(CaseSummary)]
 _TIMES = [c.name for c in cases.columns if c.type.python_type is datetime]
@@ -114,25 +114,9 @@ class CaseRepository:
         return self.session.execute(_ADD_CASE, _row(case)).rowcount == 1
 
     def update(self, case: CaseSummary, stored: CaseSummary) -> None:
-        self.update_all([(case, stored)])
-
-    def update_all(self, updates: list[tuple[CaseSummary, CaseSummary]]) -> None:
-        """`update` of several (case, stored) pairs, each case once. On PostgreSQL the cases that changed the same
-        columns are written in one statement: in a batch most change only `last_event_at` (a notification each),
-        and each statement saved is a round trip. SQLite takes a statement a case."""
-        alike: dict[tuple[str, ...], list[dict]] = {}
-        for case, stored in updates:
-            changes = self.changes(case, stored)
-            if changes:
-                alike.setdefault(tuple(name for name in changes if name != "key"), []).append(changes)
-        together = self.session.get_bind().dialect.name == "postgresql"
-        for columns, rows in alike.items():
-            if together and len(rows) > 1:
-                keyed = [{"_correlation_id": row.pop("key"), **row} for row in rows]
-                update_all(self.session, cases, "correlation_id", columns, keyed)
-            else:
-                for row in rows:
-                    self.session.execute(_UPDATE_CASE, row)
+        changes = self.changes(case, stored)
+        if changes:
+            self.session.execute(_UPDATE_CASE, changes)
 
     @staticmethod
     def changes(case: CaseSummary, stored: CaseSummary) -> dict | None:
