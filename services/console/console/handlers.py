@@ -50,18 +50,26 @@ def record_events(uow: ConsoleUnitOfWork, events: list[Envelope], now: datetime 
 
 
 def _record_together(uow: ConsoleUnitOfWork, by_case: dict[str, list[Envelope]], now: datetime) -> None:
-    """A batch's events: one lock for all its known cases, one insert for all its events, then per case an update
-    (the newest events of a known case, most of a batch), an insert (a case not known yet), or a refold from its
-    stored events (one arrived out of order, or a resumption).
+    """A batch's events: a blank row for each case not known yet and one lock for all the batch's cases, one insert
+    for all its events, then per case its fold (the newest events of a known case, most of a batch, or a new case
+    from nothing) or a refold from its stored events (one arrived out of order, or a resumption); the cases'
+    changes are written together at the end.
 
-    Every lock is taken in the batch's order of cases (`Database.handle_all` sorts it): the known cases' in one
-    statement, then the new cases' as they are inserted, so that two workers' batches wait for each other rather
-    than deadlock."""
+    The blank rows come first, in one statement, so that no batch ever finds a case missing that another worker
+    is creating: it waits for that worker's commit, then finds the case and folds into it. (The batch used to
+    insert its new cases after its read, and was abandoned when another worker had inserted one meanwhile: at the
+    start of a drain, when the console's `report_accepted`, `case_assigned` and `message_sent` batches hold the
+    same new cases, up to a hundred batches were.) Every lock is taken in the batch's order of cases
+    (`Database.handle_all` sorts it), the blank rows' and then the others', so that two workers' batches wait for
+    each other rather than deadlock."""
+    created = uow.cases.add_blank(list(by_case))
     stored = uow.cases.all_for_update(list(by_case))
+    if set(by_case) - set(stored):  # only if a case were deleted meanwhile: each event alone then
+        raise BatchAbandoned(f"cases {sorted(set(by_case) - set(stored))} vanished while the batch recorded them")
     arrived: list[tuple[Envelope, str | None]] = []
     written: list[tuple[str, CaseSummary | None, CaseSummary | None, bool]] = []
     for key, group in by_case.items():
-        existing = stored.get(key)
+        existing = None if key in created else stored[key]
         newest = _fold_newest(existing, group)
         if newest is None:  # refolded below, once its events are stored
             case_arrived = _with_grids(existing, group)
@@ -72,19 +80,15 @@ def _record_together(uow: ConsoleUnitOfWork, by_case: dict[str, list[Envelope]],
         gridless = any(grid is None for _, grid in case_arrived)
         written.append((key, existing, case, gridless or (existing is not None and existing.grid_code is None)))
     uow.events.add_all(arrived, now)
-    for key, existing, case, grid_learnt in written:
+    updated: list[tuple[CaseSummary, CaseSummary]] = []
+    for key, _existing, case, grid_learnt in written:
         if case is None:
             case = project(key, uow.events.for_correlation(key))
-        if existing is None and not uow.cases.add(case):
-            # Another worker created the case after our read found no row to lock. Locking it now would take a
-            # lock out of the batch's order (a deadlock with a batch that holds it and waits for one of ours):
-            # the batch is abandoned instead, and its events are recorded one by one, where that refold is safe.
-            raise BatchAbandoned(f"case {key} was created by another worker while the batch recorded it")
-        if existing is not None:
-            uow.cases.update(case, existing)
+        updated.append((case, stored[key]))  # a new case's stored row is its blank one
         if case.grid_code and grid_learnt:
             # Once a case's grid is known, all its events carry it (see `_record_one`).
             uow.events.fill_grid(key, case.grid_code)
+    uow.cases.update_all(updated)
 
 
 def _with_grids(existing: CaseSummary | None, group: list[Envelope]) -> list[tuple[Envelope, str | None]]:

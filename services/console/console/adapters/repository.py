@@ -9,14 +9,15 @@ from __future__ import annotations
 import json
 from dataclasses import fields
 from datetime import UTC, datetime
+from functools import cache
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import TextClause, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from console.adapters.orm import actions, cases, events
 from console.domain.cases import OPEN_STATES, CaseSummary, RecordedEvent
 from gridlink.contracts import Envelope, contract_for
-from gridlink.runtime.db import UnitOfWork, as_utc, insert_all, upsert
+from gridlink.runtime.db import UnitOfWork, as_utc, insert_all, numbered, update_all, upsert
 
 _CASE_FIELDS = [f.name for f in fields(CaseSummary)]
 _TIMES = [c.name for c in cases.columns if c.type.python_type is datetime]
@@ -48,6 +49,12 @@ _UPDATE_CASE = update(cases).where(cases.c.correlation_id == bindparam("key"))
 _ADD_EVENT_AND_UPDATE_CASE = _UPDATE_CASE.add_cte(insert(events).values(_EVENT_VALUES).cte("recorded"))
 # Cached text (a dialect's ON CONFLICT insert is compiled afresh on every execution; see `upsert`).
 _ADD_CASE = upsert(cases, ("correlation_id",))
+
+
+@cache
+def _add_blank(rows: int) -> TextClause:
+    """`rows` blank cases at once, returning the ids inserted; one cached statement per batch size."""
+    return upsert(cases, ("correlation_id",), rows=rows, returning=("correlation_id",))
 
 
 class EventRepository:
@@ -113,10 +120,34 @@ class CaseRepository:
         """Insert a new case; False, and nothing written, when a case with its correlation_id exists already."""
         return self.session.execute(_ADD_CASE, _row(case)).rowcount == 1
 
+    def add_blank(self, correlation_ids: list[str]) -> set[str]:
+        """Insert a blank case (`CaseSummary(correlation_id)`, as a fold starts from) for each id that has none, in
+        one statement and in the order given; the ids it inserted. An id another worker is inserting at that moment
+        waits for it to commit, and is then found, not inserted."""
+        rows = [_row(CaseSummary(key)) for key in correlation_ids]
+        params = numbered(rows) if len(rows) > 1 else rows[0]
+        return set(self.session.execute(_add_blank(len(rows)), params).scalars())
+
     def update(self, case: CaseSummary, stored: CaseSummary) -> None:
-        changes = self.changes(case, stored)
-        if changes:
-            self.session.execute(_UPDATE_CASE, changes)
+        self.update_all([(case, stored)])
+
+    def update_all(self, updates: list[tuple[CaseSummary, CaseSummary]]) -> None:
+        """`update` of several (case, stored) pairs, each case once. On PostgreSQL the cases that changed the same
+        columns are written in one statement: in a batch most change only `last_event_at` (a notification each),
+        and each statement saved is a round trip. SQLite takes a statement a case."""
+        alike: dict[tuple[str, ...], list[dict]] = {}
+        for case, stored in updates:
+            changes = self.changes(case, stored)
+            if changes:
+                alike.setdefault(tuple(name for name in changes if name != "key"), []).append(changes)
+        together = self.session.get_bind().dialect.name == "postgresql"
+        for columns, rows in alike.items():
+            if together and len(rows) > 1:
+                keyed = [{"_correlation_id": row.pop("key"), **row} for row in rows]
+                update_all(self.session, cases, "correlation_id", columns, keyed)
+            else:
+                for row in rows:
+                    self.session.execute(_UPDATE_CASE, row)
 
     @staticmethod
     def changes(case: CaseSummary, stored: CaseSummary) -> dict | None:
