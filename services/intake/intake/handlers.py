@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import TypeVar
 
 from gridlink.contracts import Envelope
 from intake.adapters.repository import IntakeUnitOfWork, RequestQuery
 from intake.domain.classification import assess_urgency, classify
 from intake.domain.commands import ReceiveAlarm, SubmitReport
 from intake.domain.duplicates import find_original
-from intake.domain.errors import OutsideScope, ReportNotFound, UnknownCategory
+from intake.domain.errors import OutsideScope, ReportNotFound, TrackingCodeTaken, UnknownCategory
 from intake.domain.iot import Device, folds_into
 from intake.domain.model import Classification, Report, Reporter
 from intake.domain.open311 import check_attributes, status_change
@@ -30,15 +34,41 @@ class Submitted:
         return self.original or self.report
 
 
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# A day has 32^6 (about 10^9) tracking codes: at tens of thousands of reports a day two may draw the same one (the
+# bench met it once in about 15,000). The database's unique key refuses the second; its whole unit of work is
+# rolled back and done again with a new code, so the resident never sees the clash.
+TRACKING_CODE_ATTEMPTS = 3
+
+
 def submit_report(
     uow: IntakeUnitOfWork, ref: IntakeReference, cmd: SubmitReport, now: datetime | None = None
 ) -> Submitted:
     now = now or datetime.now(UTC)
+    return _drawing_codes(partial(_submit, uow, ref, cmd, now))
+
+
+def _submit(uow: IntakeUnitOfWork, ref: IntakeReference, cmd: SubmitReport, now: datetime) -> Submitted:
     report = _build(ref, cmd, now)
     with uow:
         submitted = _store(uow, ref, report, now, cmd.link_duplicates)
         uow.commit()
     return submitted
+
+
+def _drawing_codes(work: Callable[[], T]) -> T:
+    """`work()`, done again from the start while a tracking code it drew was already taken (it draws new ones)."""
+    attempt = 1
+    while True:
+        try:
+            return work()
+        except TrackingCodeTaken:
+            if attempt == TRACKING_CODE_ATTEMPTS:
+                raise
+            attempt += 1
+            log.warning("a tracking code drawn was already taken; done again with new ones")
 
 
 def _build(ref: IntakeReference, cmd: SubmitReport, now: datetime) -> Report:
@@ -119,6 +149,17 @@ def receive_alarms(
     the same device and type still within its window."""
     now = now or datetime.now(UTC)
     meanings = [ref.sensors.meaning(device, alarm.alarm_type) for alarm in alarms]  # refuse the batch before writing
+    return _drawing_codes(partial(_receive_alarms, uow, ref, device, alarms, meanings, now))
+
+
+def _receive_alarms(
+    uow: IntakeUnitOfWork,
+    ref: IntakeReference,
+    device: Device,
+    alarms: list[ReceiveAlarm],
+    meanings: list,
+    now: datetime,
+) -> list[AlarmOutcome]:
     outcomes: dict[str, AlarmOutcome] = {}
     with uow:
         for alarm, meaning in sorted(zip(alarms, meanings, strict=True), key=lambda pair: pair[0].occurred_at):

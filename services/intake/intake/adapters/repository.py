@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from gridlink.runtime.db import UnitOfWork, as_utc
 from intake.adapters.orm import iot_alarms, reports, request_updates
 from intake.domain.duplicates import Candidate, search_box
+from intake.domain.errors import TrackingCodeTaken
 from intake.domain.model import Placement, Report
 from intake.domain.open311 import StatusChange
 
@@ -59,6 +60,16 @@ class ReportRepository:
         self.session = session
 
     def add(self, report: Report) -> None:
+        """Store a new report; `TrackingCodeTaken` (the unit of work must then roll back) when its code is
+        another report's."""
+        try:
+            self._insert(report)
+        except IntegrityError as exc:
+            if "tracking_code" in str(exc.orig):
+                raise TrackingCodeTaken(report.tracking_code) from exc
+            raise
+
+    def _insert(self, report: Report) -> None:
         p = report.placement
         self.session.execute(
             _ADD_REPORT,

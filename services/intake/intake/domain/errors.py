@@ -39,3 +39,7 @@ class UnknownAlarmType(IntakeError):
 
 class OutsideScope(IntakeError):
     """A staff member reported on a grid outside their organisation unit."""
+
+
+class TrackingCodeTaken(IntakeError):
+    """The tracking code drawn for a new report is already another's: nothing was stored, draw again."""
