@@ -4,6 +4,7 @@ handler it would stop the whole service (seen under `make chaos`), while the bro
 import pytest
 from amqp.exceptions import ConnectionForced
 
+from gridlink.runtime.db import BatchAbandoned
 from gridlink.runtime.entrypoints import EventConsumer
 
 
@@ -29,3 +30,12 @@ def test_a_settled_message_is_settled_once():
     settled = []
     EventConsumer._settle(settled.append, "message", "ack")
     assert settled == ["message"]
+
+
+def test_an_abandoned_batch_is_an_expected_error_of_a_batching_consumer_only():
+    """nameko logs an expected error as a warning: an abandoned batch loses nothing (its events go one by one), so
+    it must not be logged as an error with a traceback."""
+    batching = EventConsumer("intake", "report_accepted", batch=True, expected_exceptions=KeyError)
+    assert set(batching.expected_exceptions) == {KeyError, BatchAbandoned}
+    assert EventConsumer("intake", "report_accepted", batch=True).expected_exceptions == (BatchAbandoned,)
+    assert EventConsumer("intake", "report_accepted").expected_exceptions == ()

@@ -230,6 +230,12 @@ def ping(engine: Engine) -> None:
         conn.execute(text("SELECT 1"))
 
 
+# What a repository is given of its unit of work to hold rows until the commit: `UnitOfWork.insert_at_commit`
+# and `UnitOfWork.write_held`.
+AtCommit = Callable[[Table, list[dict], Iterable[str]], None]
+WriteHeld = Callable[[str | None], None]
+
+
 class UnitOfWork:
     """One transaction. Services subclass it to add their repositories in `_open_repositories`.
 

@@ -37,6 +37,7 @@ from gridlink.contracts import Envelope, InvalidEvent, parse_envelope
 from gridlink.runtime import deadletter, metrics
 from gridlink.runtime.audit import AuditTrail
 from gridlink.runtime.bus import Bus
+from gridlink.runtime.db import BatchAbandoned
 from gridlink.runtime.personal import open_body
 
 log = logging.getLogger(__name__)
@@ -88,6 +89,12 @@ class EventConsumer(EventHandler):
     queue_consumer = ReliableQueueConsumer()
 
     def __init__(self, source_service, event_type, batch: bool = False, linger: bool = False, **kwargs):
+        if batch:
+            # A batch abandoned is handled one by one (`handle_batch_result`): nameko logs it as an expected error,
+            # a warning, not as an error with a traceback that would page an operator for nothing lost.
+            expected = kwargs.get("expected_exceptions", ())
+            expected = expected if isinstance(expected, tuple) else (expected,)
+            kwargs["expected_exceptions"] = (*expected, BatchAbandoned)
         super().__init__(source_service, event_type, **kwargs)
         self.batching = batch
         self.lingering = linger and batch

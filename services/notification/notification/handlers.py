@@ -217,8 +217,8 @@ def _store_composed(
     now: datetime,
 ) -> None:
     """Write the decided messages and the inbox's attempts, their events, and their timers."""
-    uow.add_at_commit(composed)
-    uow.record_attempts_at_commit(attempts)
+    uow.messages.add_at_commit(composed)
+    uow.messages.record_attempts_at_commit(attempts)
     # The ones to send now go in one delivery pass for all their channels.
     now_due = [m for m in composed if m.status == "pending" and m.status_reason is None]
     due_ids = {m.message_id for m in now_due}

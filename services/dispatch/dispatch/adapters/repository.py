@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import Table, bindparam, delete, func, select, update
@@ -10,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from dispatch.adapters.orm import case_history, case_periods, cases, supervisions
 from dispatch.domain.model import Case, HistoryEntry, Period, Supervision
-from gridlink.runtime.db import UnitOfWork, as_utc, insert_all, upsert
+from gridlink.runtime.db import AtCommit, UnitOfWork, WriteHeld, as_utc, insert_all, upsert
 
 _CASE_FIELDS = [c.name for c in cases.columns]
 
@@ -36,16 +35,11 @@ def _utc_all(values: dict) -> dict:
 
 
 class CaseRepository:
-    """With an `at_commit` (the unit of work's `insert_at_commit`), a new case's history and periods are inserted
-    when the work commits, with a consumed batch's other new cases' in one statement each; `write_held` (the unit
-    of work's) writes them before anything here reads or changes a case."""
+    """`at_commit` and `write_held` are the unit of work's (`insert_at_commit`, `write_held`): a new case's history
+    and periods are inserted when the work commits, with a consumed batch's other new cases' in one statement
+    each, and written before anything here reads or changes a case."""
 
-    def __init__(
-        self,
-        session: Session,
-        at_commit: Callable[[Table, list[dict], set[str]], None] | None = None,
-        write_held: Callable[[str | None], None] = lambda _case_id: None,
-    ):
+    def __init__(self, session: Session, at_commit: AtCommit, write_held: WriteHeld):
         self.session = session
         self._at_commit = at_commit
         self._write_held = write_held
@@ -55,9 +49,6 @@ class CaseRepository:
         """False, and nothing written, when its report already has a case."""
         if self.session.execute(_ADD_CASE, {f: getattr(case, f) for f in _CASE_FIELDS}).rowcount != 1:
             return False
-        if self._at_commit is None:
-            self._write_children(case, (0, 0), new=True)
-            return True
         for table, rows in self._children(case, (0, 0)):
             self._at_commit(table, rows, {case.case_id})
         self._saved[case.case_id] = (len(case.history), len(case.supervisions))
@@ -69,10 +60,9 @@ class CaseRepository:
         self.session.execute(_SAVE_CASE, {"_case_id": case.case_id, **values})
         self._write_children(case, self._saved.get(case.case_id, (0, 0)))
 
-    def _write_children(self, case: Case, saved: tuple[int, int], new: bool = False) -> None:
+    def _write_children(self, case: Case, saved: tuple[int, int]) -> None:
         for table, rows in self._children(case, saved):
-            # Periods are few per case and their open one changes: rewrite them (a new case has none stored yet).
-            if table is case_periods and not new:
+            if table is case_periods:  # few per case, and the open one changes: rewritten
                 self.session.execute(_DROP_PERIODS, {"case_id": case.case_id})
             insert_all(self.session, table, rows)
         self._saved[case.case_id] = (len(case.history), len(case.supervisions))

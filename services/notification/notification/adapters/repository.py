@@ -7,7 +7,6 @@ parameters: SQLAlchemy then reuses their compiled form instead of building and h
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -28,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from gridlink.runtime.db import UnitOfWork, as_utc, insert_all, update_all
+from gridlink.runtime.db import AtCommit, UnitOfWork, WriteHeld, as_utc, insert_all, update_all
 from notification.adapters.orm import delivery_attempts, messages, recipients
 from notification.domain.model import CONTACT_FIELDS, Attempt, Contact, Message
 
@@ -119,18 +118,27 @@ class ComposeReads:
     stored: tuple[Contact, dict | None] | None  # what `RecipientRepository.get` says of the person
 
 
-def _nothing_held(_recipient_id: str | None) -> None:
-    """The default `write_held` of a repository: its unit of work holds no message back."""
-
-
 class MessageRepository:
-    """`write_held(recipient_id)` is called before a statement that reads or changes the person's messages, or
-    anyone's (None): it writes the messages whose insert its unit of work holds back until the commit
-    (`NotificationUnitOfWork.add_at_commit`), so that no read misses them."""
+    """`at_commit` and `write_held` are the unit of work's (`insert_at_commit`, `write_held`): `write_held` is
+    called before a statement that reads or changes the person's messages, or anyone's (None), so that no read
+    misses the messages `add_at_commit` holds back until the commit."""
 
-    def __init__(self, session: Session, write_held: Callable[[str | None], None] = _nothing_held):
+    def __init__(self, session: Session, at_commit: AtCommit, write_held: WriteHeld):
         self.session = session
+        self._at_commit = at_commit
         self._write_held = write_held
+
+    def add_at_commit(self, composed: list[Message]) -> None:
+        """Insert newly composed messages when the work commits, with a consumed batch's others in one statement,
+        rather than one statement per person. Any read of the person's messages before then (their next event in
+        the same batch, say) writes them first, so every read sees them as if they had been inserted at once; so
+        does any read or change of messages not confined to one person."""
+        self._at_commit(messages, message_rows(composed), {m.recipient_id for m in composed})
+
+    def record_attempts_at_commit(self, attempts: list[Attempt]) -> None:
+        """Attempts nothing reads before the commit (the inbox's, made while composing): a consumed batch's in one
+        statement at its commit, not one per person."""
+        self._at_commit(delivery_attempts, _attempt_rows(attempts), ())
 
     def add(self, message: Message) -> None:
         self.add_all([message])
@@ -318,7 +326,7 @@ def _load(row) -> Message:
 class RecipientRepository:
     """`write_held` as `MessageRepository` takes it: merging a contact also reads whether messages await it."""
 
-    def __init__(self, session: Session, write_held: Callable[[str | None], None] = _nothing_held):
+    def __init__(self, session: Session, write_held: WriteHeld):
         self.session = session
         self._write_held = write_held
 
@@ -386,17 +394,5 @@ class NotificationUnitOfWork(UnitOfWork):
     recipients: RecipientRepository
 
     def _open_repositories(self, session: Session) -> None:
-        self.messages = MessageRepository(session, self.write_held)
+        self.messages = MessageRepository(session, self.insert_at_commit, self.write_held)
         self.recipients = RecipientRepository(session, self.write_held)
-
-    def add_at_commit(self, composed: list[Message]) -> None:
-        """Insert newly composed messages when this work commits, with a consumed batch's others in one statement,
-        rather than one statement per person. Any read of the person's messages before then (their next event in
-        the same batch, say) writes them first, so every read sees them as if they had been inserted at once; so
-        does any read or change of messages not confined to one person."""
-        self.insert_at_commit(messages, message_rows(composed), held_for={m.recipient_id for m in composed})
-
-    def record_attempts_at_commit(self, attempts: list[Attempt]) -> None:
-        """Attempts nothing reads before the commit (the inbox's, made while composing): a consumed batch's in one
-        statement at its commit, not one per person."""
-        self.insert_at_commit(delivery_attempts, _attempt_rows(attempts))
