@@ -5,17 +5,18 @@ from __future__ import annotations
 
 import json
 import random
+import sqlite3
 import uuid
 from datetime import UTC, datetime, timedelta
 from itertools import permutations
 
 import pytest
 from sqlalchemy import event as sa_event
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from gridlink.contracts import new_envelope, parse_envelope
 from gridlink.refdata.reading import DEFAULT_DATA_DIR
-from gridlink.runtime.db import Database
+from gridlink.runtime.db import UNAVAILABLE_PAUSES, Database
 from gridlink.runtime.timers import TimerScanner
 from notification import handlers
 from notification.adapters.orm import metadata
@@ -356,6 +357,69 @@ def test_a_group_with_a_message_overtaken_saves_the_rest_and_nothing_twice(world
     assert ("notification_delivery_together", passes[0].key) in world.timers()
     sent = [p["channel"] for t, p in world.outbox() if t == "message_sent"]
     assert sorted(sent) == sorted(["file", "inbox", "sms", "wecom"] * 2)
+
+
+class Unavailable:
+    """The database becomes unavailable at the first outcome save, for real, and is back when the save has waited
+    once: PostgreSQL ends that connection's backend (as a restart or failover does); SQLite's file is locked by
+    another writer, and the save's busy timeout runs out. `notifier.sleep` is the pause before the next attempt."""
+
+    def __init__(self, world, backend):
+        self.world, self.backend, self.pauses, self.fired = world, backend, [], 0
+        self.blocker = self.waiting = None
+        world.notifier.sleep = self.pause
+        sa_event.listen(world.database.engine, "before_cursor_execute", self.before)
+
+    def before(self, conn, _cursor, statement, *_):
+        if self.fired or not statement.lstrip().replace('"', "").startswith("UPDATE messages"):
+            return
+        self.fired += 1
+        raw = conn.connection.dbapi_connection
+        if self.backend == "postgresql":
+            with self.world.database.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as other:
+                other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": raw.info.backend_pid})
+        else:
+            self.blocker = sqlite3.connect(self.world.database.engine.url.database, isolation_level=None)
+            self.blocker.execute("BEGIN IMMEDIATE")  # another writer holds the file's write lock
+            raw.execute("PRAGMA busy_timeout=50")
+            self.waiting = raw
+
+    def pause(self, seconds: float) -> None:
+        self.pauses.append(seconds)
+        if self.blocker is not None:
+            self.blocker.execute("COMMIT")
+            self.blocker.close()
+            self.waiting.execute("PRAGMA busy_timeout=30000")
+
+
+def test_outcomes_are_saved_once_after_the_database_is_briefly_unavailable_and_nothing_is_sent_again(world, backend):
+    passes, first, second, _, _ = two_passes_handed_off(world)
+    unavailable = Unavailable(world, backend)
+    world.run(*passes)
+    assert unavailable.fired == 1 and unavailable.pauses == [UNAVAILABLE_PAUSES[0]]
+    for event in (first, second):
+        assert {m.channel: m.status for m in world.messages(event.correlation_id)} == AFTER_ONE_PASS
+        assert [a["outcome"] for a in world.attempts(event.correlation_id, "wecom")] == ["delivered"]
+    emails = [world.one(event.correlation_id, "email").message_id for event in (first, second)]
+    assert world.timers() == sorted(("notification_delivery", e) for e in emails)  # the passes' timers are gone
+    assert sorted(p["channel"] for t, p in world.outbox() if t == "message_sent") == sorted(
+        ["file", "inbox", "sms", "wecom"] * 2
+    )
+    world.at(NOON + handlers.SEND_LEASE)  # the passes' lease runs out: nothing is left for a timer to send again
+    assert len(world.double.calls("/aliyun")) == 2 and len(world.double.calls("/wecom")) == 2
+
+
+def test_a_pass_its_timer_fired_saves_its_outcomes_once_after_the_database_is_briefly_unavailable(world, backend):
+    event = case_assigned()
+    world.consume(event)
+    unavailable = Unavailable(world, backend)
+    world.at(NOON)
+    assert unavailable.fired == 1 and unavailable.pauses == [UNAVAILABLE_PAUSES[0]]
+    assert {m.channel: m.status for m in world.messages(event.correlation_id)} == AFTER_ONE_PASS
+    assert world.timers() == [("notification_delivery", world.one(event.correlation_id, "email").message_id)]
+    world.at(NOON + handlers.SEND_LEASE)
+    assert len(world.double.calls("/aliyun")) == 1 and len(world.double.calls("/wecom")) == 1
+    assert [a["outcome"] for a in world.attempts(event.correlation_id, "sms")] == ["sent"]
 
 
 def test_outcomes_saved_together_are_saved_only_where_no_other_pass_got_there_first(world):

@@ -9,11 +9,12 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, Insert, MetaData, Table, TextClause, bindparam, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 from sqlalchemy.schema import sort_tables
 
@@ -25,6 +26,49 @@ from gridlink.runtime.lean_session import LeanSession
 from gridlink.runtime.personal import seal_payload
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# The database's own operation failed (down, shutting down, refusing connections, pool exhausted, a deadlock or
+# serialisation failure): not the caller's fault, and worth retrying. A programming error is not among them.
+DATABASE_UNAVAILABLE = (OperationalError, DisconnectionError, PoolTimeout)
+
+# Seconds waited before each new attempt of work done again while the database is unavailable: about 19 s in all,
+# enough for a restart or a failover's switch-over, and well inside the notification timers' two-minute lease.
+UNAVAILABLE_PAUSES = (0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether `exc` says the database could not do the work (see `DATABASE_UNAVAILABLE`), including a pooled
+    connection it dropped that was used too recently to be pinged."""
+    return isinstance(exc, DATABASE_UNAVAILABLE) or (isinstance(exc, DBAPIError) and exc.connection_invalidated)
+
+
+def while_unavailable(
+    uow: UnitOfWork,
+    work: Callable[[UnitOfWork], T],
+    pauses: Iterable[float] = UNAVAILABLE_PAUSES,
+    sleep: Callable[[float], None] | None = None,
+) -> T:
+    """`work(uow)`, which commits, done again after each pause while the database is unavailable; then raised.
+
+    For work whose loss costs more than the wait: what a call outside our system returned (a message a provider
+    took), which would otherwise be redone later, and the call with it. A commit whose answer was lost may have
+    landed, so `work` must not take its first attempt's failure to mean nothing was written: its writes are
+    conditional on what it read (as a delivery pass's saves are), or it reads again.
+    """
+    for pause in (*pauses, None):
+        try:
+            return work(uow)
+        except Exception as exc:
+            if pause is None or not database_unavailable(exc):
+                raise
+            log.warning(
+                "the database is unavailable; trying again in %s s", pause, extra={"fields": {"error": str(exc)}}
+            )
+            uow.rollback()
+            (sleep or time.sleep)(pause)  # looked up now: eventlet's green sleep once the service has patched it
+    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:

@@ -29,15 +29,13 @@ from nameko.events import EventHandler
 from nameko.exceptions import ContainerBeingKilled
 from nameko.messaging import QueueConsumer
 from nameko.web.handlers import HttpRequestHandler
-from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.wrappers import Response
 
 from gridlink.contracts import Envelope, InvalidEvent, parse_envelope
 from gridlink.runtime import deadletter, metrics
 from gridlink.runtime.audit import AuditTrail
 from gridlink.runtime.bus import Bus
-from gridlink.runtime.db import BatchAbandoned
+from gridlink.runtime.db import BatchAbandoned, database_unavailable
 from gridlink.runtime.personal import open_body
 
 log = logging.getLogger(__name__)
@@ -45,10 +43,6 @@ log = logging.getLogger(__name__)
 
 # What a dropped broker connection raises (kombu's `connection_errors` for py-amqp).
 BROKER_CONNECTION_ERRORS = (OSError, AMQPConnectionError)
-
-# The database's own operation failed (down, shutting down, refusing connections, pool exhausted, a deadlock or
-# serialisation failure): not the caller's fault, and worth retrying. A programming error stays a 500.
-DATABASE_UNAVAILABLE = (OperationalError, DisconnectionError, PoolTimeout)
 
 # No legitimate event comes near this; a larger body is a mistake or an attack, and is parked unread.
 MAX_BODY_BYTES = 1024 * 1024
@@ -409,7 +403,7 @@ class HttpEntrypoint(HttpRequestHandler):
                 if isinstance(exc, kind):
                     exc = api_error(str(exc))
                     break
-        if isinstance(exc, DATABASE_UNAVAILABLE) or (isinstance(exc, DBAPIError) and exc.connection_invalidated):
+        if database_unavailable(exc):
             # The database is restarting, failing over or refusing connections, or dropped a pooled connection used
             # too recently to be pinged: nothing was committed, and the caller may simply retry.
             return json_response(

@@ -22,6 +22,7 @@ from functools import partial
 from typing import Any
 
 from gridlink.contracts import Envelope, contract_for, parse_envelope
+from gridlink.runtime.db import while_unavailable
 from notification import metrics
 from notification.adapters.providers import Accepted, Outgoing, ProviderError, Providers
 from notification.adapters.reference import NotificationReference
@@ -63,6 +64,9 @@ class Notifier:
     background: Callable[[HandedOff], None] | None = None
     # How a group of handed-off passes calls its providers: the service runs them on green threads.
     concurrently: Callable[[list[Callable[[], Any]]], list[Any]] = field(default=lambda calls: [c() for c in calls])
+    # How a save waits before trying again while the database is unavailable (`_save_durably`): tests pass their
+    # own; None is the runtime's (the standard library's sleep, green once the service has patched it).
+    sleep: Callable[[float], None] | None = None
 
     def timers(self) -> dict[str, Callable]:
         """The durable timer handlers, for `Storage(timers=...)`."""
@@ -286,7 +290,7 @@ def deliver_handed_off(notifier: Notifier, passes: list[HandedOff]) -> None:
     ]
     if sent:
         with notifier.new_uow() as uow:
-            _save_outcomes(uow, sent)
+            _save_durably(uow, notifier, sent)
 
 
 def _contained(call: Callable[[], Any]) -> Any:
@@ -432,11 +436,18 @@ def _send_and_save(
     now: datetime,
 ) -> None:
     """A pass's second half: call the providers, then save each outcome (see `_delivery_pass`) and commit."""
-    _save_outcomes(uow, [(kind, key, _send_pass(notifier, sending, now))])
+    _save_durably(uow, notifier, [(kind, key, _send_pass(notifier, sending, now))])
 
 
 def _send_pass(notifier: Notifier, sending: list[tuple[Message, int, Outgoing]], now: datetime) -> Outcomes:
     return [(message, read, _record(notifier, message, _send(notifier, out), now)) for message, read, out in sending]
+
+
+def _save_durably(uow: NotificationUnitOfWork, notifier: Notifier, passes: list[tuple[str, str, Outcomes]]) -> None:
+    """Save the passes' outcomes, again while the database is briefly unavailable: an outcome lost would leave its
+    message pending, and its timer would send it a second time one lease later. Saves are conditional on the
+    attempts read (`_save_outcomes`), so a commit that landed although its answer was lost is not saved twice."""
+    while_unavailable(uow, partial(_save_outcomes, passes=passes), sleep=notifier.sleep)
 
 
 def _save_outcomes(uow: NotificationUnitOfWork, passes: list[tuple[str, str, Outcomes]]) -> None:
