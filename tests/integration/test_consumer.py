@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 
 import pytest
 from kombu import Connection, Exchange
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import create_engine, func, select, text
 
 from gridlink.contracts import new_envelope
-from gridlink.runtime import deadletter, dlq
+from gridlink.runtime import deadletter, dlq, metrics
 from gridlink.runtime.bus import Bus
 from gridlink.runtime.config import load_settings
 from tests.integration import messaging_service
@@ -151,6 +151,39 @@ def test_a_handler_that_keeps_failing_ends_in_dead_letter_and_replays(service, a
     publish(amqp_uri, marker)
     wait_for(lambda: effect_count(service, marker.payload["case_id"]) == 1, what="the marker event")
     assert effect_count(service, envelope.payload["case_id"]) == 1
+
+
+def retried() -> float:
+    return metrics.EVENTS_CONSUMED.labels("case_assigned", "retried")._value.get()
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])  # a database that refuses connections, for real
+def test_an_event_waits_past_its_retries_for_an_unavailable_database_and_is_handled_once_it_is_back(
+    service, amqp_uri, backend
+):
+    database = service.url.database
+    admin = create_engine(service.url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    before = retried()
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS false'))
+            conn.execute(
+                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :db"), {"db": database}
+            )
+        envelope = case_assigned()
+        publish(amqp_uri, envelope)
+        # RETRY_DELAYS is 0.2,0.4: an event failing for a reason of its own is dead-lettered at its third attempt.
+        wait_for(lambda: retried() - before >= 4, what="retries past the last delay")
+        assert letters(amqp_uri) == []
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true'))
+        admin.dispose()
+    service.dispose()  # the test's own connections were ended with the rest
+    case_id = envelope.payload["case_id"]
+    wait_for(lambda: effect_count(service, case_id) == 1, what="the event, once the database is back")
+    assert letters(amqp_uri) == []
+    assert effect_count(service) == 1
 
 
 @pytest.mark.parametrize(

@@ -226,9 +226,13 @@ class EventConsumer(EventHandler):
         metrics.HANDLER_DURATION.labels(event_type).observe(time.perf_counter() - started)
         error = "".join(traceback.format_exception(*exc_info))
         attempts = deadletter.attempts_of(message.headers) + 1
+        # The database being unavailable is no fault of the event's, and no number of attempts says it is poison:
+        # such an event waits for the database (at the longest delay once past the others), however long it is
+        # down, rather than go to dead letters that someone must replay by hand (unless retries are off).
+        waits_for_database = bool(self.retry_delays) and database_unavailable(exc_info[1])
         try:
-            if attempts <= len(self.retry_delays):
-                delay = self.retry_delays[attempts - 1]
+            if attempts <= len(self.retry_delays) or waits_for_database:
+                delay = self.retry_delays[min(attempts, len(self.retry_delays)) - 1]
                 headers = {**(message.headers or {}), deadletter.ATTEMPTS: attempts}
                 headers.pop("x-death", None)
                 self.bus.send_to_queue(
@@ -241,7 +245,14 @@ class EventConsumer(EventHandler):
                 metrics.EVENTS_CONSUMED.labels(event_type, "retried").inc()
                 log.warning(
                     "handler failed; retry scheduled",
-                    extra={"fields": {"attempt": attempts, "delay_seconds": delay, "error": repr(exc_info[1])}},
+                    extra={
+                        "fields": {
+                            "attempt": attempts,
+                            "delay_seconds": delay,
+                            "waits_for_database": waits_for_database,
+                            "error": repr(exc_info[1]),
+                        }
+                    },
                 )
             else:
                 self._dead_letter(message, "handler_failed", error, attempts)
