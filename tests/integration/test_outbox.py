@@ -7,11 +7,13 @@ import logging
 import threading
 import time
 import uuid
+from datetime import timedelta
 
 import amqp
 import pytest
 from kombu import Connection, Exchange, Queue
-from sqlalchemy import select
+from sqlalchemy import create_engine, select, text
+from sqlalchemy.exc import OperationalError
 
 from gridlink.runtime.bus import Bus
 from gridlink.runtime.lean_session import LeanSession
@@ -166,6 +168,40 @@ def test_a_broker_failure_keeps_the_row_for_the_next_pass(database, amqp_uri, bo
     time.sleep(2.1)
     assert healthy.relay_once() == 1
     assert len(drain(bound_queue)) == 1
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])  # a connection ended under the relay, for real
+def test_rows_whose_mark_failed_are_marked_by_the_next_pass_not_sent_again(database, amqp_uri, bound_queue, backend):
+    ids = write_events(database, 3)
+    relay = OutboxRelay(
+        database.session_factory, metadata.tables["outbox"], Bus(amqp_uri), "test-relay", lease=timedelta(seconds=1)
+    )
+    publish = relay.bus.publish_batch
+
+    def published_then_connections_ended(messages):
+        answer = publish(messages)
+        other = create_engine(database.engine.url)  # not the relay's pool: every connection in it ends
+        with other.connect() as conn:  # as in a restart or failover
+            conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+        other.dispose()
+        return answer
+
+    relay.bus.publish_batch = published_then_connections_ended
+    with pytest.raises(OperationalError):
+        relay.relay_once()
+    assert [m.properties["message_id"] for m in drain(bound_queue)] == ids
+    assert all(r["published_at"] is None for r in outbox_rows(database))
+    relay.bus.publish_batch = publish
+    relay.mark()  # the next pass
+    assert all(r["published_at"] is not None for r in outbox_rows(database))
+    time.sleep(1.1)  # their lease has run out: nothing is left to claim and send again
+    assert relay.relay_once() == 0
+    assert drain(bound_queue) == []
 
 
 # Replicas share PostgreSQL; SQLite is the single-process local default, so this runs on PostgreSQL only.

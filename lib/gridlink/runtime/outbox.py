@@ -112,12 +112,22 @@ class OutboxRelay:
             return
         if not force and count < self.batch and time.monotonic() - self._unmarked_since < self.mark_delay:
             return
-        unmarked, self._unmarked, self._unmarked_since = self._unmarked, {False: [], True: []}, None
+        unmarked, since = self._unmarked, self._unmarked_since
+        self._unmarked, self._unmarked_since = {False: [], True: []}, None
         now = datetime.now(UTC)
-        with self.session_factory() as session, session.begin():
+        try:
+            with self.session_factory() as session, session.begin():
+                for is_unroutable, event_ids in unmarked.items():
+                    if event_ids:
+                        params = {"event_ids": event_ids, "now": now, "unroutable": is_unroutable}
+                        session.execute(self._mark_rows, params)
+        except Exception:
+            # Kept for the next pass (the database was unavailable, say): marked then, before their lease runs
+            # out, they are not sent a second time.
             for is_unroutable, event_ids in unmarked.items():
-                if event_ids:
-                    session.execute(self._mark_rows, {"event_ids": event_ids, "now": now, "unroutable": is_unroutable})
+                self._unmarked[is_unroutable][:0] = event_ids
+            self._unmarked_since = since
+            raise
 
     def mark_due_in(self) -> float | None:
         """Seconds until the unmarked rows are due to be marked; None when there are none."""
