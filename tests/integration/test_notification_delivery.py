@@ -409,6 +409,11 @@ def test_outcomes_are_saved_once_after_the_database_is_briefly_unavailable_and_n
     assert len(world.double.calls("/aliyun")) == 2 and len(world.double.calls("/wecom")) == 2
 
 
+def test_outcomes_are_tried_again_for_most_of_the_lease_and_no_longer():
+    # Saved before the lease runs out, the messages are no longer pending when the passes' timers fire.
+    assert 60 < sum(handlers.SAVE_PAUSES) < 0.9 * handlers.SEND_LEASE.total_seconds()
+
+
 def test_a_pass_its_timer_fired_saves_its_outcomes_once_after_the_database_is_briefly_unavailable(world, backend):
     event = case_assigned()
     world.consume(event)

@@ -22,7 +22,7 @@ from functools import partial
 from typing import Any
 
 from gridlink.contracts import Envelope, contract_for, parse_envelope
-from gridlink.runtime.db import while_unavailable
+from gridlink.runtime.db import UNAVAILABLE_PAUSES, while_unavailable
 from notification import metrics
 from notification.adapters.providers import Accepted, Outgoing, ProviderError, Providers
 from notification.adapters.reference import NotificationReference
@@ -43,6 +43,10 @@ CONTACT_EVENTS = ("reporter_contact_registered", "party_contact_registered")
 LATE_ADDRESS_PREFIXES = ("reporter:", "party:")
 # How long a delivery pass may take before its timer tries again (a process died while calling a provider).
 SEND_LEASE = timedelta(minutes=2)
+# Pauses before each new attempt to save a pass's outcomes while the database is unavailable: about 99 s, most of
+# the lease. Saved before the lease runs out, the messages are no longer pending when their timer fires, so a
+# database outage shorter than that sends nothing twice.
+SAVE_PAUSES = (*UNAVAILABLE_PAUSES, *(10.0,) * 8)
 
 
 def _utcnow() -> datetime:
@@ -444,10 +448,10 @@ def _send_pass(notifier: Notifier, sending: list[tuple[Message, int, Outgoing]],
 
 
 def _save_durably(uow: NotificationUnitOfWork, notifier: Notifier, passes: list[tuple[str, str, Outcomes]]) -> None:
-    """Save the passes' outcomes, again while the database is briefly unavailable: an outcome lost would leave its
-    message pending, and its timer would send it a second time one lease later. Saves are conditional on the
-    attempts read (`_save_outcomes`), so a commit that landed although its answer was lost is not saved twice."""
-    while_unavailable(uow, partial(_save_outcomes, passes=passes), sleep=notifier.sleep)
+    """Save the passes' outcomes, again while the database is unavailable (`SAVE_PAUSES`): an outcome lost would
+    leave its message pending, and its timer would send it a second time one lease later. Saves are conditional on
+    the attempts read (`_save_outcomes`), so a commit that landed although its answer was lost is not saved twice."""
+    while_unavailable(uow, partial(_save_outcomes, passes=passes), SAVE_PAUSES, notifier.sleep)
 
 
 def _save_outcomes(uow: NotificationUnitOfWork, passes: list[tuple[str, str, Outcomes]]) -> None:
