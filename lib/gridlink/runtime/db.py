@@ -34,7 +34,7 @@ T = TypeVar("T")
 DATABASE_UNAVAILABLE = (OperationalError, DisconnectionError, PoolTimeout)
 
 # Seconds waited before each new attempt of work done again while the database is unavailable: about 19 s in all,
-# enough for a restart or a failover's switch-over, and well inside the notification timers' two-minute lease.
+# enough for a restart or a failover's switch-over. A caller with a deadline of its own (a lease) extends them.
 UNAVAILABLE_PAUSES = (0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
 
 
@@ -57,18 +57,18 @@ def while_unavailable(
     landed, so `work` must not take its first attempt's failure to mean nothing was written: its writes are
     conditional on what it read (as a delivery pass's saves are), or it reads again.
     """
-    for pause in (*pauses, None):
+    for pause in pauses:
         try:
             return work(uow)
         except Exception as exc:
-            if pause is None or not database_unavailable(exc):
+            if not database_unavailable(exc):
                 raise
             log.warning(
                 "the database is unavailable; trying again in %s s", pause, extra={"fields": {"error": str(exc)}}
             )
             uow.rollback()
             (sleep or time.sleep)(pause)  # looked up now: eventlet's green sleep once the service has patched it
-    raise AssertionError("unreachable: the last attempt returns or raises")
+    return work(uow)  # the last attempt: whatever it raises is raised
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
