@@ -6,7 +6,7 @@ It consumes dispatch's `case_assigned`, records one row per handled event, and c
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Integer, MetaData, String, Table, insert
+from sqlalchemy import Column, Integer, MetaData, String, Table, insert, text
 
 from gridlink.runtime.dependencies import LogContext, Storage
 from gridlink.runtime.entrypoints import event_consumer
@@ -26,6 +26,8 @@ add_messaging_tables(metadata)
 FAILURES = {"remaining": 0}
 # Case ids whose events always fail (a poison event inside a batch), and the size of every batch handed over.
 POISONED: set[str] = set()
+# Case ids whose events run a query that always outlasts its statement timeout (PostgreSQL only).
+TIMED_OUT: set[str] = set()
 BATCH_SIZES: list[int] = []
 
 
@@ -39,6 +41,9 @@ def record_effect(uow, event) -> None:
         raise Flaky("the handler failed on purpose")
     if event.payload["case_id"] in POISONED:
         raise Flaky("this event always fails")
+    if event.payload["case_id"] in TIMED_OUT:
+        uow.session.execute(text("SET LOCAL statement_timeout = 10"))
+        uow.session.execute(text("SELECT pg_sleep(1)"))
     uow.session.execute(insert(effects).values(event_id=event.event_id, case_id=event.payload["case_id"]))
     uow.commit()
 

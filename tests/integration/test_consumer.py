@@ -55,6 +55,7 @@ def service_settings(name: str, amqp_uri: str, new_database):
     )
     messaging_service.FAILURES["remaining"] = 0
     messaging_service.POISONED.clear()
+    messaging_service.TIMED_OUT.clear()
     messaging_service.BATCH_SIZES.clear()
     with Connection(amqp_uri) as conn:
         dlq_queue = deadletter.dead_letter_queue(name)(conn.default_channel)
@@ -184,6 +185,19 @@ def test_an_event_waits_past_its_retries_for_an_unavailable_database_and_is_hand
     wait_for(lambda: effect_count(service, case_id) == 1, what="the event, once the database is back")
     assert letters(amqp_uri) == []
     assert effect_count(service) == 1
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])  # a statement timeout, for real
+def test_an_event_whose_query_always_times_out_is_dead_lettered_after_its_retries(service, amqp_uri, backend):
+    # psycopg2 raises a cancelled statement as an OperationalError, as it does an outage; waiting for the
+    # database would retry this event for as long as it kept timing out.
+    envelope = case_assigned()
+    messaging_service.TIMED_OUT.add(envelope.payload["case_id"])
+    publish(amqp_uri, envelope)
+    found = wait_for(lambda: letters(amqp_uri), what="a dead letter")
+    assert [(x.reason, x.attempts) for x in found] == [("handler_failed", 3)]
+    assert "statement timeout" in found[0].error
+    assert effect_count(service, envelope.payload["case_id"]) == 0
 
 
 @pytest.mark.parametrize(

@@ -44,6 +44,17 @@ def database_unavailable(exc: BaseException) -> bool:
     return isinstance(exc, DATABASE_UNAVAILABLE) or (isinstance(exc, DBAPIError) and exc.connection_invalidated)
 
 
+# SQLSTATEs that psycopg2 raises as an OperationalError while the server is up: a statement cancelled (by a
+# statement timeout or an operator) and a lock timeout. Nothing was committed, as with an outage, but the failure
+# may be the work's own: a query that always times out.
+WORK_CANCELLED = frozenset({"57014", "55P03"})
+
+
+def work_cancelled(exc: BaseException) -> bool:
+    """Whether `exc` is the server cancelling the work or timing it out (`WORK_CANCELLED`)."""
+    return getattr(getattr(exc, "orig", None), "pgcode", None) in WORK_CANCELLED
+
+
 def while_unavailable(
     uow: UnitOfWork,
     work: Callable[[UnitOfWork], T],

@@ -35,7 +35,7 @@ from gridlink.contracts import Envelope, InvalidEvent, parse_envelope
 from gridlink.runtime import deadletter, metrics
 from gridlink.runtime.audit import AuditTrail
 from gridlink.runtime.bus import Bus
-from gridlink.runtime.db import BatchAbandoned, database_unavailable
+from gridlink.runtime.db import BatchAbandoned, database_unavailable, work_cancelled
 from gridlink.runtime.personal import open_body
 
 log = logging.getLogger(__name__)
@@ -228,8 +228,10 @@ class EventConsumer(EventHandler):
         attempts = deadletter.attempts_of(message.headers) + 1
         # The database being unavailable is no fault of the event's, and no number of attempts says it is poison:
         # such an event waits for the database (at the longest delay once past the others), however long it is
-        # down, rather than go to dead letters that someone must replay by hand (unless retries are off).
-        waits_for_database = bool(self.retry_delays) and database_unavailable(exc_info[1])
+        # down, rather than go to dead letters that someone must replay by hand (unless retries are off). A statement
+        # the server cancelled or timed out is not that: it may time out every time, so it goes the way of any error.
+        exc = exc_info[1]
+        waits_for_database = bool(self.retry_delays) and database_unavailable(exc) and not work_cancelled(exc)
         try:
             if attempts <= len(self.retry_delays) or waits_for_database:
                 delay = self.retry_delays[min(attempts, len(self.retry_delays)) - 1]
