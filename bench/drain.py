@@ -13,7 +13,9 @@ happened to be. This measures the saturated cost directly, the figure throughput
    rate, and per report each process's CPU (intake's too: it consumes the status events meanwhile), each
    service's SQL statements and database transactions (intake's with those of the requests).
 
-Each process's CPU is read from /proc, PostgreSQL's and RabbitMQ's as in the sweep. `--repeat` runs the drain
+Each process's CPU is read from /proc, PostgreSQL's and RabbitMQ's as in the sweep. Where the server has
+`pg_stat_statements` loaded, the result also holds PostgreSQL's own account of the statements: planning and
+execution time a report, and the costliest statements (`bench/server_statements.py`). `--repeat` runs the drain
 again on the same stack, so an A/B pair can be compared on runs minutes apart.
 
     .venv/bin/python -m bench.drain --reports 2000 --repeat 2
@@ -34,7 +36,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine, create_engine, text
 
-from bench import calibrate, driver, workload
+from bench import calibrate, driver, server_statements, workload
 from bench.infra import Resources
 from bench.run import CORE_ENV, OUT_DIR, STATEMENTS, _git_commit, _scrape
 from bench.stacks import ReplicatedStack, free_ports
@@ -112,6 +114,7 @@ def drain(
     timeout: float,
     others: Engine | None,
     before: Counts,
+    server: server_statements.ServerStatements,
 ) -> dict:
     """Thaw the consumers and time their work through the backlog of `ids` (and, given `others`, notification's
     database, until no delivery on another channel is due)."""
@@ -119,12 +122,17 @@ def drain(
     pids = {name: process.pid for name, process in stack.processes.items()}
     progress = driver.Progress("draining", len(ids))
     cpu_before, servers_before = driver.cpu_seconds(pids), driver.server_cpu_seconds()
+    statements_before = server.snapshot()
     started = time.monotonic()
     for name in frozen(stack):
         stack.processes[name].send_signal(signal.SIGCONT)
+    # Only the ids still awaited are polled: the sink's query runs every 0.1 s on PostgreSQL, whose CPU is counted
+    # as the platform's, and with every id each time it cost the server about 0.6 ms a report.
+    arrived: set[str] = set()
     delivered = 0
     while time.monotonic() - started < timeout:
-        delivered = len(sink.recorded(ids))
+        arrived.update(sink.recorded([i for i in ids if i not in arrived]))
+        delivered = len(arrived)
         progress.update(delivered, f"{delivered}/{len(ids)} in the inboxes", force=True)
         if (
             delivered >= len(ids)
@@ -140,12 +148,19 @@ def drain(
         raise RuntimeError(f"only {delivered} of {len(ids)} assignments arrived within {timeout:.0f}s")
     cpu = per_report(cpu_before, driver.cpu_seconds(pids), len(ids))
     servers = driver.server_cpu_used(servers_before, driver.server_cpu_seconds())
+    statements_after = server.snapshot()
     cpu.update({server: round(seconds * 1000 / len(ids), 2) for server, seconds in servers.items()})
     executed = statements(stack)
     # PostgreSQL publishes a backend's counts when it next idles, at most every PGSTAT_IDLE_INTERVAL (10 s).
     time.sleep(11)
     transactions = driver.database_counters(res.postgres, stack.database_urls)
+    accounted = (
+        {"server_statements": server_statements.account(statements_before, statements_after, server.services, len(ids))}
+        if server.available
+        else {}
+    )
     return {
+        **accounted,
         "reports_per_s": round(len(ids) / elapsed, 1),
         "seconds": round(elapsed, 2),
         "cpu_ms_per_report": cpu,
@@ -179,6 +194,9 @@ def run(reports: int, repeat: int, extra_env: dict[str, str], full: bool = False
     sink = driver.Sink(stack.database_urls["notification"], driver.GRIDLINK_SINK)
     intake_db = create_engine(stack.database_urls["intake"], pool_size=1, max_overflow=0)
     others = create_engine(stack.database_urls["notification"], pool_size=1, max_overflow=0) if full else None
+    server = server_statements.ServerStatements(res.postgres, stack.database_urls)
+    if not server.available:
+        print("  (PostgreSQL has no pg_stat_statements loaded: see bench/server_statements.py)")
     mail_dir = OUT_DIR / "mail" / f"{res.run_id}-drain"
     rounds = []
     try:
@@ -196,7 +214,7 @@ def run(reports: int, repeat: int, extra_env: dict[str, str], full: bool = False
             for name in frozen(stack):
                 stack.processes[name].send_signal(signal.SIGSTOP)
             ids, intake = fill(stack, intake_db, load, reports)
-            drained = drain(stack, res, sink, ids, max(120.0, reports / 5), others, before)
+            drained = drain(stack, res, sink, ids, max(120.0, reports / 5), others, before, server)
             rounds.append({"intake": intake, "drain": drained})
             print(f"  round {n + 1}: {summary(intake, drained)}", flush=True)
     finally:
@@ -205,6 +223,7 @@ def run(reports: int, repeat: int, extra_env: dict[str, str], full: bool = False
             if process is not None:
                 process.send_signal(signal.SIGCONT)
         sink.dispose()
+        server.dispose()
         intake_db.dispose()
         if others is not None:
             others.dispose()
@@ -222,11 +241,23 @@ def summary(intake: dict, drained: dict) -> str:
     parts = ", ".join(f"{name} {ms:.1f}" for name, ms in cpu.items())
     statements = ", ".join(f"{name} {n:g}" for name, n in drained["statements_per_report"].items() if n)
     transactions = ", ".join(f"{name} {n:g}" for name, n in drained["transactions_per_report"].items() if n)
-    return (
+    line = (
         f"intake took {intake['reports_per_s']}/s at {intake['cpu_ms_per_report']:.1f} ms a report; "
         f"the backlog drained at {drained['reports_per_s']}/s, CPU ms a report: {parts} (sum {total:.1f}); "
         f"SQL statements a report: {statements}; transactions: {transactions}"
     )
+    server = drained.get("server_statements")
+    if server:
+        line += (
+            f"\n    PostgreSQL's statements a report: planning {server['plan_ms_per_report']} ms, executing "
+            f"{server['exec_ms_per_report']} ms; costliest (calls, planning, executing ms a report):"
+        )
+        for c in server["top"][:6]:
+            line += (
+                f"\n      {c['service']}: {c['calls_per_report']}, {c['plan_ms_per_report']}, {c['exec_ms_per_report']}"
+                f"  {c['query'][:100]}"
+            )
+    return line
 
 
 def main(argv: list[str] | None = None) -> int:
