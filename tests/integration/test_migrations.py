@@ -29,3 +29,38 @@ def test_migrations_match_the_declared_tables(service, new_database, backend):
     engine.dispose()
     assert diff == []
     assert {"outbox", "processed_events", "alembic_version"} <= tables
+
+
+def test_notification_swaps_its_recipient_index_on_a_table_with_messages_and_back(new_database, backend):
+    """0003 replaces the index on a person alone with one on (person, channel, time), keeping the rows; on
+    PostgreSQL outside a transaction (CONCURRENTLY), which a migration must ask for explicitly."""
+    from alembic import command
+
+    from gridlink.runtime.migrations import _config
+
+    url = new_database("notification_0003")
+    migrations = Path(importlib.import_module("notification.adapters").__file__).parent / "migrations"
+    upgrade(migrations, url, "0002")
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO messages (message_id, recipient_id, channel, template_code, body, trigger_event_id,"
+            " correlation_id, status, created_at) VALUES ('m1', 'S0001', 'inbox', 'case_assigned', 'b', 'e1', 'c1',"
+            " 'delivered', '2026-11-30 08:00:00+00')"
+        )
+
+    def indexes() -> dict[str, list[str]]:
+        with engine.connect() as conn:
+            return {i["name"]: i["column_names"] for i in inspect(conn).get_indexes("messages")}
+
+    upgrade(migrations, url)
+    after = indexes()
+    assert after["ix_messages_recipient_channel_created"] == ["recipient_id", "channel", "created_at"]
+    assert "ix_messages_recipient_id" not in after
+    command.downgrade(_config(migrations, url), "0002")
+    before = indexes()
+    assert before["ix_messages_recipient_id"] == ["recipient_id"]
+    assert "ix_messages_recipient_channel_created" not in before
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM messages").scalar_one() == 1
+    engine.dispose()

@@ -11,7 +11,7 @@ messages = Table(
     "messages",
     metadata,
     Column("message_id", String(36), primary_key=True),
-    Column("recipient_id", String(64), nullable=False, index=True),
+    Column("recipient_id", String(64), nullable=False),
     Column("channel", String(32), nullable=False),
     Column("template_code", String(64), nullable=False),
     Column("body", Text, nullable=False),
@@ -37,6 +37,8 @@ messages = Table(
         "trigger_event_id", "recipient_id", "template_code", "channel", name="uq_messages_trigger_recipient_channel"
     ),
     Index("ix_messages_provider_message", "provider", "provider_message_id"),
+    # A person's messages on a channel since a moment: the rate limit's count, the inbox and digests (0003).
+    Index("ix_messages_recipient_channel_created", "recipient_id", "channel", "created_at"),
 )
 
 delivery_attempts = Table(
