@@ -64,3 +64,35 @@ def test_notification_swaps_its_recipient_index_on_a_table_with_messages_and_bac
     with engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM messages").scalar_one() == 1
     engine.dispose()
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])  # only PostgreSQL builds indexes concurrently
+def test_notification_rebuilds_a_recipient_index_an_interrupted_concurrent_build_left_invalid(new_database, backend):
+    from sqlalchemy.exc import IntegrityError
+
+    url = new_database("notification_invalid")
+    migrations = Path(importlib.import_module("notification.adapters").__file__).parent / "migrations"
+    upgrade(migrations, url, "0002")
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        for n in (1, 2):  # two rows the same on the index's columns, so that a unique build fails half-way
+            conn.exec_driver_sql(
+                "INSERT INTO messages (message_id, recipient_id, channel, template_code, body, trigger_event_id,"
+                f" correlation_id, status, created_at) VALUES ('m{n}', 'S0001', 'inbox', 'case_assigned', 'b',"
+                f" 'e{n}', 'c{n}', 'delivered', '2026-11-30 08:00:00+00')"
+            )
+        with pytest.raises(IntegrityError):
+            conn.exec_driver_sql(
+                "CREATE UNIQUE INDEX CONCURRENTLY ix_messages_recipient_channel_created"
+                " ON messages (recipient_id, channel, created_at)"
+            )
+    valid = (
+        "SELECT i.indisvalid, i.indisunique FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+        " WHERE c.relname = 'ix_messages_recipient_channel_created'"
+    )
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql(valid).all() == [(False, True)]  # left behind, invalid
+    upgrade(migrations, url)
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql(valid).all() == [(True, False)]  # built again, as declared
+    engine.dispose()

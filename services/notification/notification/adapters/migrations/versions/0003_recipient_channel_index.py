@@ -6,7 +6,8 @@ busy desk's or grid worker's compose cost grew with their history. The new index
 lookup the old one did.
 
 On PostgreSQL the index is built and the old one dropped CONCURRENTLY, outside a transaction, so that a large
-messages table keeps taking writes meanwhile.
+messages table keeps taking writes meanwhile. A concurrent build that was interrupted leaves an invalid index of
+the same name behind; the next run drops it and builds it again rather than skip it as existing.
 
 Revision ID: 0003
 Revises: 0002
@@ -24,8 +25,18 @@ NEW = "ix_messages_recipient_channel_created"
 OLD = "ix_messages_recipient_id"
 
 
+def _invalid_on_postgresql(name: str) -> bool:
+    bind = op.get_bind()
+    if bind.dialect.name != "postgresql":
+        return False
+    query = "SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = %s AND NOT i.indisvalid"
+    return bind.exec_driver_sql(query, (name,)).first() is not None
+
+
 def upgrade() -> None:
     with op.get_context().autocommit_block():
+        if _invalid_on_postgresql(NEW):
+            op.drop_index(NEW, table_name="messages", postgresql_concurrently=True)
         op.create_index(
             NEW,
             "messages",
