@@ -43,6 +43,8 @@ class Settings:
     db_max_overflow: int = 10
     event_batch: int = 20
     event_linger: float = 0.2
+    retention_days: float = 30.0
+    housekeeping_interval: float = 3600.0
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -135,5 +137,9 @@ def load_settings(service: str, default_port: int, env: Mapping[str, str] | None
         # How long a lingering consumer's batch waits for more events (seconds): well inside the console's live
         # board refresh (0.5 s), and long enough to gather a report's messages.
         event_linger=max(0.0, float(_number(env, "EVENT_LINGER", "0.2", float))),
+        # How long the runtime keeps the rows its guarantees needed once: published outbox rows, inbox rows and
+        # fired timers (see `gridlink.runtime.housekeeping`); 0 keeps them for ever. Redeliveries come within hours.
+        retention_days=float(_number(env, "RUNTIME_RETENTION_DAYS", "30", float)),
+        housekeeping_interval=float(_number(env, "HOUSEKEEPING_INTERVAL", "3600", float)),
         extra={k: v for k, v in env.items() if k.startswith(service.upper() + "_")},
     )

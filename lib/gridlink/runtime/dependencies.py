@@ -7,13 +7,14 @@ import os
 import socket
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 
 from kombu import Connection
 from nameko.extensions import DependencyProvider
 from sqlalchemy import MetaData
 
 from gridlink.contracts import Envelope
-from gridlink.runtime import logs, metrics
+from gridlink.runtime import housekeeping, logs, metrics
 from gridlink.runtime.auth import Principal, TokenError, bearer_token, verify_token
 from gridlink.runtime.bus import Bus
 from gridlink.runtime.db import Database, UnitOfWork, ping
@@ -80,6 +81,9 @@ class Storage(DependencyProvider):
         if self.timer_handlers:
             self._running = True
             self.container.spawn_managed_thread(self._timer_loop, identifier="timer-scanner")
+        if self.settings.retention_days > 0:
+            self._running = True
+            self.container.spawn_managed_thread(self._housekeeping_loop, identifier="housekeeping")
 
     def stop(self):
         self._running = False
@@ -137,6 +141,21 @@ class Storage(DependencyProvider):
                 fired = 0
             if fired == 0:
                 time.sleep(self.settings.timer_interval)
+
+    def _housekeeping_loop(self):
+        # Every replica prunes on its own interval: the deletes are idempotent, and a second replica's pass finds
+        # little left. The first pass waits one interval, so a restart loop never adds load.
+        keep = timedelta(days=self.settings.retention_days)
+        next_pass = time.monotonic() + self.settings.housekeeping_interval
+        while self._running:
+            if time.monotonic() < next_pass:
+                time.sleep(min(1.0, next_pass - time.monotonic()))
+                continue
+            try:
+                housekeeping.prune(self.database, datetime.now(UTC), keep)
+            except Exception:
+                log.exception("pruning the runtime tables failed; trying again next interval")
+            next_pass = time.monotonic() + self.settings.housekeeping_interval
 
     def get_dependency(self, worker_ctx) -> ServiceStore:
         return ServiceStore(

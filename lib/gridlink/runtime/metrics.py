@@ -45,6 +45,11 @@ OUTBOX_LAG = Histogram(
 )
 TIMERS_FIRED = Counter("gridlink_timers_fired_total", "Durable timers fired, by kind.", ["kind"])
 TIMER_FAILURES = Counter("gridlink_timer_failures_total", "Timer handlers that raised and will be retried.")
+PRUNED_ROWS = Counter(
+    "gridlink_runtime_pruned_rows_total",
+    "Rows of the runtime's own tables deleted past the retention period (published outbox, inbox, fired timers).",
+    ["table"],
+)
 TIMER_LAG = Gauge(
     "gridlink_timers_oldest_due_age_seconds",
     "How long the oldest durable timer that is due (and not backing off after a failure) has waited to fire.",
