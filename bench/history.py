@@ -1,13 +1,17 @@
-"""What a long history costs notification's per-person reads: `python -m bench.history`.
+"""What a long history costs the reads that must not grow with it: `python -m bench.history`.
 
-The sweep and the drain start on empty tables, so a read whose cost grows with what a person has received never
-shows in them. Here notification's database is filled with `--messages` messages over 90 days, a quarter of them
-for one busy recipient (a department desk), the rest spread over 900 grid workers, and two reads are timed on one
-connection: the compose read (run for every person an event reaches: its rate-limit count scans the person's
-messages on a channel since a moment) and the inbox's newest 100. Each is timed at the schema's head and, with
-`--before`, at an earlier migration, so an index's effect is measured rather than assumed.
+The sweep and the drain start on empty tables, so a read whose cost grows with what the platform has recorded
+never shows in them. Two databases are filled and their reads timed on one connection:
 
-    .venv/bin/python -m bench.history --messages 40000 --before 0002
+- notification's, with `--messages` messages over 90 days, a quarter of them for one busy recipient (a department
+  desk), the rest spread over 900 grid workers: the compose read (run for every person an event reaches: its
+  rate-limit count scans the person's messages on a channel since a moment) and the inbox's newest 100, at the
+  schema's head and, with `--before`, at an earlier migration, so an index's effect is measured, not assumed;
+- the console's, with `--cases` cases over a year: the grid map's figures and this month's performance report,
+  as the console computes them (the database tallies alike cases; the report selects the period's cases) and as
+  it did before (every case in scope loaded and folded), with a check that both give the same figures.
+
+    .venv/bin/python -m bench.history --messages 40000 --before 0002 --cases 100000
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import statistics
 import sys
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import create_engine, insert, select, text
@@ -67,11 +71,11 @@ def fill(url: str, count: int, now: datetime, seed: int = 7) -> None:
     engine.dispose()
 
 
-def _timed(run) -> dict[str, float]:
-    for _ in range(WARM):
+def _timed(run, runs: int = RUNS, warm: int = WARM) -> dict[str, float]:
+    for _ in range(warm):
         run()
     times = []
-    for _ in range(RUNS):
+    for _ in range(runs):
         started = time.perf_counter()
         run()
         times.append((time.perf_counter() - started) * 1000)
@@ -111,10 +115,86 @@ def measure(url: str, now: datetime) -> dict[str, dict[str, float]]:
     return result
 
 
+def fill_console(url: str, count: int, now: datetime, seed: int = 3) -> None:
+    from console.adapters.orm import cases, metadata
+
+    engine = create_engine(url)
+    metadata.create_all(engine)
+    rnd = random.Random(seed)
+    rows = []
+    for n in range(count):
+        grid = f"150302{rnd.randint(1, 7):03d}{rnd.randint(1, 9):03d}{rnd.randint(1, 9):03d}"
+        state = "closed" if rnd.random() < 0.95 else rnd.choice(["assigned", "in_progress", "escalated"])
+        reported = now - timedelta(minutes=rnd.randint(0, 365 * 24 * 60))
+        rows.append(
+            {
+                "correlation_id": f"r{n}",
+                "grid_code": grid,
+                "community_code": grid[:12],
+                "sub_centre_code": grid[:9],
+                "state": state,
+                "reported_at": reported,
+                "resolved_at": reported + timedelta(hours=rnd.randint(1, 72)) if state == "closed" else None,
+                "due_soon": False,
+                "overdue": state != "closed" and rnd.random() < 0.2,
+                "was_overdue": rnd.random() < 0.1,
+                "rating": rnd.choice([None, "satisfied", "basically_satisfied", "dissatisfied"]),
+                "escalations": 0,
+                "supervisions": 0,
+            }
+        )
+    with engine.begin() as conn:
+        for start in range(0, len(rows), 5000):
+            conn.execute(insert(cases), rows[start : start + 5000])
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("ANALYZE cases"))
+    engine.dispose()
+
+
+def measure_console(url: str, today: date) -> dict[str, dict[str, float]]:
+    from sqlalchemy.orm import Session
+
+    from console.adapters.repository import CaseRepository
+    from console.domain import figures
+
+    period = figures.Period(today.replace(day=1), today)
+    engine = create_engine(url)
+    with Session(engine) as session:
+        repo = CaseRepository(session)
+
+        def map_of_every_case():
+            alike = (figures.CaseTally(c.grid_code, c.state, c.overdue, c.due_soon, c.rating) for c in repo.find(None))
+            return figures.grid_figures(alike)
+
+        def report(found):
+            return figures.performance(found, "sub_centre", period, {})
+
+        if map_of_every_case() != figures.grid_figures(repo.tallies(None)):
+            raise AssertionError("the tallies' map differs from every case's")
+        if report(repo.find(None)) != report(repo.find(None, reported=period.bounds())):
+            raise AssertionError("the period's selection gives another report than every case")
+        result = {
+            "grid map, every case loaded": _timed(map_of_every_case, runs=5, warm=1),
+            "grid map, the database's tallies": _timed(lambda: figures.grid_figures(repo.tallies(None)), 20, 2),
+            "month's report, every case loaded": _timed(lambda: report(repo.find(None)), runs=5, warm=1),
+            "month's report, the month's cases": _timed(
+                lambda: report(repo.find(None, reported=period.bounds())), runs=20, warm=2
+            ),
+        }
+    engine.dispose()
+    return result
+
+
+def _print(label: str, measured: dict[str, dict[str, float]]) -> None:
+    for read, timing in measured.items():
+        print(f"{label:>5}  {read:<36} median {timing['median_ms']:.2f} ms, p99 {timing['p99_ms']:.2f} ms")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.history", description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=40000, help="messages in the history (default: %(default)s)")
     parser.add_argument("--before", help="also measure at this earlier migration of notification, e.g. 0002")
+    parser.add_argument("--cases", type=int, default=100000, help="the console's cases (default: %(default)s)")
     args = parser.parse_args(argv)
     migrations, _, _ = _notification()
     res = Resources()
@@ -124,8 +204,11 @@ def main(argv: list[str] | None = None) -> int:
             url = res.database(f"history_{revision}")
             upgrade(migrations, url, revision)
             fill(url, args.messages, now)
-            for read, figures in measure(url, now).items():
-                print(f"{revision:>5}  {read:<36} median {figures['median_ms']:.2f} ms, p99 {figures['p99_ms']:.2f} ms")
+            _print(revision, measure(url, now))
+        if args.cases:
+            url = res.database("history_console")
+            fill_console(url, args.cases, now)
+            _print("head", measure_console(url, now.date()))
     finally:
         left = res.cleanup()
         if left:

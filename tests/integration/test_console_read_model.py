@@ -345,3 +345,50 @@ def test_workers_recording_batches_of_the_same_cases_at_once_leave_each_case_as_
     with ThreadPoolExecutor(max_workers=4) as pool:
         list(pool.map(consume, batches))
     each_case_is_its_refold(database, cids)
+
+
+def test_the_database_tallies_cases_as_the_map_would_count_them_one_by_one(database):
+    """The map's figures from the database's tallies equal those from every case folded one by one, and a
+    performance report selects by the period's bounds exactly the cases the period holds."""
+    from datetime import UTC, date, datetime
+
+    from sqlalchemy import insert
+
+    from console.adapters.orm import cases
+    from console.domain import figures
+
+    rnd = random.Random(5)
+    base = datetime(2026, 11, 30, 16, 0, tzinfo=UTC)  # 1 December 00:00 in Wuhai
+    rows = []
+    for n in range(300):
+        state = rnd.choice(["assigned", "escalated", "closed", "closed", "resolved"])
+        rows.append(
+            {
+                "correlation_id": f"c{n}",
+                "grid_code": rnd.choice([GRID, "150302001001002", "150302002001001", None]),
+                "state": state,
+                "overdue": state != "closed" and rnd.random() < 0.3,
+                "due_soon": rnd.random() < 0.2,
+                "was_overdue": False,
+                "rating": rnd.choice([None, "", "satisfied", "basically_satisfied", "dissatisfied"]),
+                "escalations": 0,
+                "supervisions": 0,
+                "reported_at": base + timedelta(hours=rnd.randint(-72, 72)),
+            }
+        )
+    with database.engine.begin() as conn:
+        conn.execute(insert(cases), rows)
+    with database.uow() as uow:
+        every = uow.cases.find(None)
+        one_by_one = figures.grid_figures(
+            figures.CaseTally(c.grid_code, c.state, c.overdue, c.due_soon, c.rating) for c in every
+        )
+        assert figures.grid_figures(uow.cases.tallies(None)) == one_by_one
+        assert len(uow.cases.tallies(None)) < len(rows)  # alike cases share a tally
+        scoped = figures.grid_figures(uow.cases.tallies("150302001"))
+        assert set(scoped) == {GRID, "150302001001002"} and scoped[GRID] == one_by_one[GRID]
+
+        period = figures.Period(date(2026, 12, 1), date(2026, 12, 1))
+        selected = {c.correlation_id for c in uow.cases.find(None, reported=period.bounds())}
+        assert selected == {c.correlation_id for c in every if period.holds(c.reported_at)}
+        assert 0 < len(selected) < len(rows)

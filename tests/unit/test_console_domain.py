@@ -12,6 +12,7 @@ from console.domain.access import NotAllowed, UnknownAction, allowed_actions, ch
 from console.domain.cases import CONSUMED, CaseSummary, RecordedEvent, advance, describe, project
 from console.domain.figures import (
     BadQuery,
+    CaseTally,
     GridFigures,
     Period,
     grid_figures,
@@ -139,21 +140,49 @@ def summary(grid: str = GRID, **fields) -> CaseSummary:
                        sub_centre_code=grid[:9], **fields)  # fmt: skip
 
 
+def tally(grid: str = GRID, state: str = "closed", overdue=False, due_soon=False, rating=None, cases=1):
+    return CaseTally(grid, state, overdue, due_soon, rating, cases)
+
+
 def test_map_levels_follow_open_overdue_and_dissatisfaction():
     figures = grid_figures(
         [
-            summary(state="assigned", overdue=True),
-            summary(state="accepted"),
-            summary(state="closed", rating="unsatisfied"),
-            summary(state="closed", rating="satisfied"),
-            summary("150302002001001", state="closed", rating="satisfied"),
+            tally(state="assigned", overdue=True),
+            tally(state="accepted"),
+            tally(state="closed", rating="unsatisfied"),
+            tally(state="closed", rating="satisfied"),
+            tally(state="closed", rating=""),  # no rating given: not evaluated
+            tally("150302002001001", state="closed", rating="satisfied"),
+            tally(None, state="assigned"),  # not placed on a grid yet: on no grid's figures
         ]
     )
+    assert set(figures) == {GRID, "150302002001001"}
     mine = figures[GRID]
     assert (mine.open, mine.overdue, mine.evaluated, mine.satisfied) == (2, 1, 2, 1)
     assert (mine.level("open"), mine.level("overdue"), mine.level("satisfaction")) == (2, 2, 3)
     assert figures["150302002001001"].level("satisfaction") == 1
     assert GridFigures().level("satisfaction") == 0 and GridFigures(open=9).level("open") == 4
+
+
+def test_a_tally_counts_as_many_cases_as_it_holds():
+    figures = grid_figures(
+        [
+            tally(state="assigned", overdue=True, cases=3),
+            tally(state="in_progress", due_soon=True, cases=2),
+            tally(state="closed", rating="basically_satisfied", cases=4),
+            tally(state="closed", rating="dissatisfied", cases=1),
+        ]
+    )[GRID]
+    assert (figures.open, figures.overdue, figures.due_soon, figures.evaluated, figures.satisfied) == (5, 3, 2, 5, 4)
+    assert figures.satisfaction == 0.8
+
+
+def test_a_periods_bounds_in_utc_hold_exactly_the_moments_it_holds():
+    period = Period(date(2026, 11, 30), date(2026, 12, 1))
+    start, end = period.bounds()
+    assert (start, end) == (datetime(2026, 11, 29, 16, 0, tzinfo=UTC), datetime(2026, 12, 1, 16, 0, tzinfo=UTC))
+    for moment in (start - timedelta(microseconds=1), start, end - timedelta(microseconds=1), end):
+        assert period.holds(moment) == (start <= moment < end)
 
 
 def test_the_supervision_board_groups_by_tier_soonest_deadline_first():

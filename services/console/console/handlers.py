@@ -179,7 +179,7 @@ def events_since(uow: ConsoleUnitOfWork, after_seq: int, scope: str | None, limi
 def grid_map(uow: ConsoleUnitOfWork, scope: str | None, metric: str) -> dict[str, figures.GridFigures]:
     figures.check_metric(metric)
     with uow:
-        return figures.grid_figures(uow.cases.find(scope))
+        return figures.grid_figures(uow.cases.tallies(scope))
 
 
 @dataclass(frozen=True)
@@ -210,7 +210,7 @@ def performance(
     if level not in figures.REPORT_LEVELS:
         raise figures.BadQuery(f"level must be one of {', '.join(figures.REPORT_LEVELS)}, not {level!r}")
     with uow:
-        found = uow.cases.find(scope)
+        found = uow.cases.find(scope, reported=period.bounds())
     return figures.performance(found, level, period, ref.names(level, scope))
 
 

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from console.adapters.orm import actions, cases, events
 from console.domain.cases import OPEN_STATES, CaseSummary, RecordedEvent
+from console.domain.figures import CaseTally
 from gridlink.contracts import Envelope, contract_for
 from gridlink.runtime.db import UnitOfWork, as_utc, insert_all, numbered, update_all, upsert
 
@@ -164,7 +165,10 @@ class CaseRepository:
         open_only: bool = False,
         attention_only: bool = False,
         limit: int | None = None,
+        reported: tuple[datetime, datetime] | None = None,
     ) -> list[CaseSummary]:
+        """Cases in scope, newest first; `reported`: only those reported from its first moment to before its
+        second."""
         query = _scoped(select(cases), cases.c.grid_code, scope)
         if grid_code:
             query = query.where(cases.c.grid_code == grid_code)
@@ -172,10 +176,18 @@ class CaseRepository:
             query = query.where(cases.c.state.in_(OPEN_STATES))
         if attention_only:
             query = query.where(cases.c.overdue.is_(True) | cases.c.due_soon.is_(True))
+        if reported is not None:
+            query = query.where(cases.c.reported_at >= reported[0], cases.c.reported_at < reported[1])
         query = query.order_by(cases.c.reported_at.desc())
         if limit:
             query = query.limit(limit)
         return [_case(row) for row in self.session.execute(query).mappings()]
+
+    def tallies(self, scope: str | None) -> list[CaseTally]:
+        """The cases in scope, counted by what the map shows of them, one row per kind: the database counts."""
+        alike = (cases.c.grid_code, cases.c.state, cases.c.overdue, cases.c.due_soon, cases.c.rating)
+        query = _scoped(select(*alike, func.count()), cases.c.grid_code, scope).group_by(*alike)
+        return [CaseTally(*row) for row in self.session.execute(query)]
 
 
 class ActionRepository:
