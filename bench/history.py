@@ -62,12 +62,17 @@ def fill(url: str, count: int, now: datetime, seed: int = 7) -> None:
         }
         for i in range(count)
     ]
+    _load(url, messages, rows)
+
+
+def _load(url: str, table, rows: list[dict]) -> None:
+    """Insert the rows in chunks, then ANALYZE, so that the plans timed are those of a table that size."""
     engine = create_engine(url)
     with engine.begin() as conn:
         for start in range(0, len(rows), 5000):
-            conn.execute(insert(messages), rows[start : start + 5000])
+            conn.execute(insert(table), rows[start : start + 5000])
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text("ANALYZE messages"))
+        conn.execute(text(f"ANALYZE {table.name}"))
     engine.dispose()
 
 
@@ -120,6 +125,7 @@ def fill_console(url: str, count: int, now: datetime, seed: int = 3) -> None:
 
     engine = create_engine(url)
     metadata.create_all(engine)
+    engine.dispose()
     rnd = random.Random(seed)
     rows = []
     for n in range(count):
@@ -143,12 +149,7 @@ def fill_console(url: str, count: int, now: datetime, seed: int = 3) -> None:
                 "supervisions": 0,
             }
         )
-    with engine.begin() as conn:
-        for start in range(0, len(rows), 5000):
-            conn.execute(insert(cases), rows[start : start + 5000])
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text("ANALYZE cases"))
-    engine.dispose()
+    _load(url, cases, rows)
 
 
 def measure_console(url: str, today: date) -> dict[str, dict[str, float]]:
