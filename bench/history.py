@@ -25,7 +25,7 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import create_engine, insert, select, text
+from sqlalchemy import create_engine, insert, text
 
 from bench.infra import Resources
 from gridlink.runtime.migrations import upgrade
@@ -39,13 +39,12 @@ def _notification():
     # Imported late: the service's package is on the path only once the venv's editable install is.
     import notification.adapters as adapters
     from notification.adapters.orm import messages
-    from notification.adapters.repository import _COMPOSE_READS
 
-    return Path(adapters.__file__).parent / "migrations", messages, _COMPOSE_READS
+    return Path(adapters.__file__).parent / "migrations", messages
 
 
 def fill(url: str, count: int, now: datetime, seed: int = 7) -> None:
-    _, messages, _ = _notification()
+    _, messages = _notification()
     rnd = random.Random(seed)
     rows = [
         {
@@ -89,32 +88,31 @@ def _timed(run, runs: int = RUNS, warm: int = WARM) -> dict[str, float]:
 
 
 def measure(url: str, now: datetime) -> dict[str, dict[str, float]]:
-    _, messages, compose_reads = _notification()
+    """The reads as notification runs them: through its repository, on one session."""
+    from sqlalchemy.orm import Session
+
+    from notification.adapters.repository import MessageRepository
+
     engine = create_engine(url)
+    with Session(engine) as session:
+        # No messages are held back for the commit here, so nothing has to be written before a read.
+        repo = MessageRepository(session, at_commit=lambda *_: None, write_held=lambda _: None)
 
-    def compose(recipient: str):
-        params = {
-            "trigger_event_id": str(uuid.uuid4()),
-            "recipient_id": recipient,
-            "template_code": "case_assigned",
-            "dedup_keys": [uuid.uuid4().hex for _ in range(3)],
-            "since": now - timedelta(minutes=10),
-            "channels": ["email", "sms"],
-            "rate_since": now - timedelta(hours=1),
-        }
-        return lambda: conn.execute(compose_reads, params).all()
+        def compose(recipient: str):
+            return lambda: repo.compose_reads(
+                str(uuid.uuid4()),
+                recipient,
+                "case_assigned",
+                [uuid.uuid4().hex for _ in range(3)],
+                now - timedelta(minutes=10),
+                ["email", "sms"],
+                now - timedelta(hours=1),
+            )
 
-    inbox = (
-        select(messages)
-        .where(messages.c.recipient_id == BUSY, messages.c.channel == "inbox")
-        .order_by(messages.c.created_at.desc())
-        .limit(100)
-    )
-    with engine.connect() as conn:
         result = {
             f"compose read, {BUSY}": _timed(compose(BUSY)),
             f"compose read, {ORDINARY}": _timed(compose(ORDINARY)),
-            f"inbox's newest 100, {BUSY}": _timed(lambda: conn.execute(inbox).all()),
+            f"inbox's newest 100, {BUSY}": _timed(lambda: repo.inbox(BUSY)),
         }
     engine.dispose()
     return result
@@ -197,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--before", help="also measure at this earlier migration of notification, e.g. 0002")
     parser.add_argument("--cases", type=int, default=100000, help="the console's cases (default: %(default)s)")
     args = parser.parse_args(argv)
-    migrations, _, _ = _notification()
+    migrations, _ = _notification()
     res = Resources()
     now = datetime.now(UTC)
     try:

@@ -46,6 +46,8 @@ def test_the_environment_overrides_each_default():
         ({"RETRY_DELAYS": "0"}, "positive"),
         ({"OUTBOX_RELAY_ENABLED": "maybe"}, "boolean"),
         ({"OUTBOX_MARK_DELAY": "-0.1"}, "negative"),
+        ({"RUNTIME_RETENTION_DAYS": "0.5"}, "at least 1"),
+        ({"HOUSEKEEPING_INTERVAL": "0"}, "positive"),
     ],
 )
 def test_bad_values_are_refused_by_name(env, message):
@@ -57,3 +59,9 @@ def test_the_database_pool_follows_the_workers_unless_set():
     assert load_settings("dispatch", 8002, {}).db_pool_size == 12  # 10 workers, the relay and the timer scanner
     assert load_settings("dispatch", 8002, {"MAX_WORKERS": "4"}).db_pool_size == 6
     assert load_settings("dispatch", 8002, {"MAX_WORKERS": "4", "DB_POOL_SIZE": "3"}).db_pool_size == 3
+
+
+def test_pruning_is_on_for_30_days_by_default_and_0_days_keeps_everything():
+    default = load_settings("intake", 8001, {})
+    assert (default.retention_days, default.housekeeping_interval) == (30.0, 3600.0)
+    assert load_settings("intake", 8001, {"RUNTIME_RETENTION_DAYS": "0"}).retention_days == 0.0

@@ -95,6 +95,23 @@ def _delays(raw: str) -> tuple[float, ...]:
     return delays
 
 
+def _retention_days(env: Mapping[str, str]) -> float:
+    """How long the runtime keeps the rows its guarantees needed once: published outbox rows, inbox rows and fired
+    timers (see `gridlink.runtime.housekeeping`); 0 keeps them for ever. An inbox row must outlive its event's
+    redeliveries (retries alone take 12.6 min by default), so less than a day is refused, not obeyed."""
+    days = float(_number(env, "RUNTIME_RETENTION_DAYS", "30", float))
+    if 0 < days < 1:
+        raise ConfigError(f"RUNTIME_RETENTION_DAYS={days:g} must be 0 (keep for ever) or at least 1")
+    return days
+
+
+def _housekeeping_interval(env: Mapping[str, str]) -> float:
+    seconds = float(_number(env, "HOUSEKEEPING_INTERVAL", "3600", float))
+    if seconds <= 0:
+        raise ConfigError("HOUSEKEEPING_INTERVAL must be positive: 0 would prune without pause")
+    return seconds
+
+
 def load_settings(service: str, default_port: int, env: Mapping[str, str] | None = None) -> Settings:
     """Read the shared settings for `service`. `DATABASE_URL` defaults to the service's own SQLite file under var/."""
     env = os.environ if env is None else env
@@ -137,9 +154,7 @@ def load_settings(service: str, default_port: int, env: Mapping[str, str] | None
         # How long a lingering consumer's batch waits for more events (seconds): well inside the console's live
         # board refresh (0.5 s), and long enough to gather a report's messages.
         event_linger=max(0.0, float(_number(env, "EVENT_LINGER", "0.2", float))),
-        # How long the runtime keeps the rows its guarantees needed once: published outbox rows, inbox rows and
-        # fired timers (see `gridlink.runtime.housekeeping`); 0 keeps them for ever. Redeliveries come within hours.
-        retention_days=float(_number(env, "RUNTIME_RETENTION_DAYS", "30", float)),
-        housekeeping_interval=float(_number(env, "HOUSEKEEPING_INTERVAL", "3600", float)),
+        retention_days=_retention_days(env),
+        housekeeping_interval=_housekeeping_interval(env),
         extra={k: v for k, v in env.items() if k.startswith(service.upper() + "_")},
     )

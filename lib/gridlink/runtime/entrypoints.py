@@ -417,10 +417,11 @@ class HttpEntrypoint(HttpRequestHandler):
                     exc = api_error(str(exc))
                     break
         if database_unavailable(exc):
-            # The database is restarting, failing over or refusing connections, or dropped a pooled connection used
-            # too recently to be pinged: nothing was committed, and the caller may simply retry.
+            # The database is restarting, failing over or refusing connections, dropped a pooled connection used
+            # too recently to be pinged, or cancelled a statement that ran too long: nothing was committed, and the
+            # caller may simply retry.
             return json_response(
-                {"error": {"code": "unavailable", "description": "the database connection was lost; retry"}},
+                {"error": {"code": "unavailable", "description": "the database could not do this now; retry"}},
                 503,
                 {"Retry-After": "1"},
             )
