@@ -1,6 +1,6 @@
 """The laptop stack (deploy/compose), checked statically since no Docker engine runs here: every service is built
-from its Dockerfile, migrated by a one-shot container before it starts, configured as the settings loader expects,
-and scraped by a Prometheus whose configuration promtool accepts.
+from services/Dockerfile with its own name and port, migrated by a one-shot container before it starts, configured
+as the settings loader expects, and scraped by a Prometheus whose configuration promtool accepts.
 """
 
 from __future__ import annotations
@@ -26,9 +26,10 @@ def stack() -> dict:
 def test_each_service_is_built_migrated_then_run(stack, service):
     migrate, run = stack[f"{service}-migrate"], stack[service]
     build = migrate["build"]
-    assert (
-        COMPOSE / build["context"] / build["dockerfile"]
-    ).resolve() == REPO_ROOT / "services" / service / "Dockerfile"
+    assert (COMPOSE / build["context"]).resolve() == REPO_ROOT
+    assert (COMPOSE / build["context"] / build["dockerfile"]).resolve() == REPO_ROOT / "services" / "Dockerfile"
+    # Strings, as the builder takes them: an unquoted port would be a YAML number.
+    assert build["args"] == {"SERVICE": service, "HTTP_PORT": str(DEFAULT_PORTS[service])}
     assert migrate["command"] == ["python", "-m", service, "migrate"]
     assert run["command"] == ["python", "-m", service, "run"]
     assert run["image"] == migrate["image"]

@@ -1,5 +1,6 @@
-"""The service images, checked statically (no Docker engine runs here): multi-stage, non-root, only the service,
-lib/ and data/ copied, the right commands, every imported package installed; and the image's file layout,
+"""The service images, each built from services/Dockerfile with its service's build arguments, checked statically
+(no Docker engine runs here): multi-stage, non-root, only the service, lib/ and data/ copied, the right commands,
+every imported package installed, no build without a service; and the image's file layout,
 rebuilt in a temporary folder, really runs `python -m <service> settings` and `migrate` with nothing else on the path.
 """
 
@@ -21,11 +22,19 @@ import pytest
 from gridlink.devstack import DEFAULT_PORTS, SERVICES
 from gridlink.runtime.config import REPO_ROOT
 
+DOCKERFILE = REPO_ROOT / "services" / "Dockerfile"
+# The instructions whose arguments the builder expands itself ($NAME, ${NAME}); RUN and CMD are left to the shell.
+EXPANDED = {"ADD", "ARG", "COPY", "ENV", "EXPOSE", "FROM", "LABEL", "STOPSIGNAL", "USER", "VOLUME", "WORKDIR"}
 
-def instructions(service: str) -> list[tuple[str, str]]:
+
+def build_args(service: str) -> dict[str, str]:
+    """What deploy/compose (and anyone building by hand) passes: `--build-arg SERVICE=… --build-arg HTTP_PORT=…`."""
+    return {"SERVICE": service, "HTTP_PORT": str(DEFAULT_PORTS[service])}
+
+
+def written_instructions() -> list[tuple[str, str]]:
     """The Dockerfile as (INSTRUCTION, arguments) pairs, with continuation lines joined and comments dropped."""
-    text = (REPO_ROOT / "services" / service / "Dockerfile").read_text()
-    joined = text.replace("\\\n", " ")
+    joined = DOCKERFILE.read_text().replace("\\\n", " ")
     result = []
     for line in joined.splitlines():
         line = line.strip()
@@ -36,11 +45,39 @@ def instructions(service: str) -> list[tuple[str, str]]:
     return result
 
 
-def stages(service: str) -> list[list[tuple[str, str]]]:
+def expand(text: str, known: dict[str, str]) -> str:
+    """$NAME and ${NAME} replaced as the builder does; a name it would not know (PATH from the base image) stays."""
+    return re.sub(r"\$(?:\{(\w+)\}|(\w+))", lambda m: known.get(m[1] or m[2], m[0]), text)
+
+
+def instructions(args: dict[str, str]) -> list[tuple[str, str]]:
+    """The instructions as `docker build` sees them given the build arguments `args`: an ARG takes its value in
+    its own stage only (a global one, before the first FROM, in FROM lines), an ENV for the instructions after it."""
+    global_scope: dict[str, str] = {}
+    scope: dict[str, str] | None = None
+    result = []
+    for keyword, rest in written_instructions():
+        if keyword == "FROM":
+            rest, scope = expand(rest, global_scope), {}
+        elif keyword in EXPANDED:
+            rest = expand(rest, global_scope if scope is None else scope)
+        if keyword == "ARG":
+            name, has_default, default = rest.partition("=")
+            inherited = default if has_default else global_scope.get(name, "")
+            (global_scope if scope is None else scope)[name] = args.get(name, inherited)
+        elif keyword == "ENV" and scope is not None:
+            scope.update(pair.partition("=")[::2] for pair in rest.split())
+        result.append((keyword, rest))
+    return result
+
+
+def stages(args: dict[str, str]) -> list[list[tuple[str, str]]]:
     found: list[list[tuple[str, str]]] = []
-    for keyword, rest in instructions(service):
+    for keyword, rest in instructions(args):
         if keyword == "FROM":
             found.append([])
+        elif not found:
+            continue  # a global ARG
         found[-1].append((keyword, rest))
     return found
 
@@ -57,7 +94,7 @@ def env_of(stage: list[tuple[str, str]]) -> dict[str, str]:
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_image_is_multi_stage_slim_and_runs_as_a_numbered_non_root_user(service):
-    build, final = stages(service)
+    build, final = stages(build_args(service))
     assert build[0][1].startswith("python:3.11-slim") and build[0][1].endswith(" AS build")
     assert final[0][1].startswith("python:3.11-slim")
     users = [rest for keyword, rest in final if keyword == "USER"]
@@ -67,13 +104,13 @@ def test_image_is_multi_stage_slim_and_runs_as_a_numbered_non_root_user(service)
     assert uid.isdigit() and int(uid) >= 1000 and gid.isdigit() and int(gid) >= 1000
     keywords = [keyword for keyword, _ in final]
     assert keywords.index("USER") > max(i for i, k in enumerate(keywords) if k in ("COPY", "RUN"))
-    assert "HEALTHCHECK" not in [keyword for keyword, _ in instructions(service)], "Kubernetes probes do this"
+    assert "HEALTHCHECK" not in [keyword for keyword, _ in build + final], "Kubernetes probes do this"
 
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_image_holds_only_its_service_the_library_and_the_data(service):
     copied = []
-    for stage in stages(service):
+    for stage in stages(build_args(service)):
         for keyword, rest in stage:
             assert keyword != "ADD"
             if keyword == "COPY" and not rest.startswith("--from="):
@@ -84,11 +121,29 @@ def test_image_holds_only_its_service_the_library_and_the_data(service):
         assert (REPO_ROOT / source).exists(), source
 
 
+def default_command(final: list[tuple[str, str]], tmp_path: Path) -> tuple[bool, list[str]]:
+    """Runs the image's CMD (exec form) with only the image's ENV, a stand-in `python` first on the PATH; returns
+    whether that python took over the started process (PID 1 in the container: it gets SIGTERM) and its arguments."""
+    [cmd] = [json.loads(rest) for keyword, rest in final if keyword == "CMD"]
+    stand_in = tmp_path / "bin" / "python"
+    stand_in.parent.mkdir()
+    stand_in.write_text('#!/bin/sh\nprintf "%s\\n" "$$" "$@"\n')
+    stand_in.chmod(0o755)
+    env = {key: value for key, value in env_of(final).items() if key != "PATH"}
+    env["PATH"] = f"{stand_in.parent}:{os.environ.get('PATH', '/usr/bin:/bin')}"
+    process = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    pid, *arguments = out.splitlines()
+    return pid == str(process.pid), arguments
+
+
 @pytest.mark.parametrize("service", SERVICES)
-def test_container_runs_the_service_on_all_interfaces_at_its_port(service):
-    final = stages(service)[-1]
-    cmd = [json.loads(rest) for keyword, rest in final if keyword == "CMD"]
-    assert cmd == [["python", "-m", service, "run"]]
+def test_container_runs_the_service_on_all_interfaces_at_its_port(service, tmp_path):
+    final = stages(build_args(service))[-1]
+    replaced_itself, arguments = default_command(final, tmp_path)
+    assert arguments == ["-m", service, "run"]
+    assert replaced_itself, "python is exec'd in place of the shell, so that it receives the container's signals"
     assert not [keyword for keyword, _ in final if keyword == "ENTRYPOINT"], "the migration Job swaps the command"
     env = env_of(final)
     assert env["HTTP_HOST"] == "0.0.0.0"
@@ -97,6 +152,57 @@ def test_container_runs_the_service_on_all_interfaces_at_its_port(service):
     assert env["PYTHONPATH"] == f"/app/lib:/app/services/{service}"
     # The root filesystem is read-only in Kubernetes: SQLite fallbacks and temp files go to the /tmp volume.
     assert env["GRIDLINK_VAR_DIR"].startswith("/tmp/")
+
+
+def guard(args: dict[str, str]) -> subprocess.CompletedProcess:
+    """Runs, with `args` as a RUN step gets them (environment variables), the build stage's RUN steps that check
+    SERVICE before any other instruction uses it."""
+    written = written_instructions()
+    build = written[: [i for i, (keyword, _) in enumerate(written) if keyword == "FROM"][1]]
+    first_use = next(
+        i for i, (keyword, rest) in enumerate(build) if keyword not in ("ARG", "RUN") and "SERVICE" in rest
+    )
+    checks = [rest for keyword, rest in build[:first_use] if keyword == "RUN" and "$SERVICE" in rest]
+    assert checks, "a RUN step checks SERVICE before an instruction uses it"
+    return subprocess.run(
+        ["sh", "-c", " && ".join(f"({check})" for check in checks)],
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **args},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        {},
+        {"HTTP_PORT": "8001"},
+        {"SERVICE": "", "HTTP_PORT": "8001"},
+        {"SERVICE": "intake"},
+        {"SERVICE": "intake", "HTTP_PORT": "http"},
+    ],
+)
+def test_build_stops_without_a_service_or_its_port(args):
+    """Without SERVICE, `COPY services/${SERVICE}/${SERVICE}/` would copy all of services/ into the image."""
+    refused = guard(args)
+    assert refused.returncode != 0
+    assert f"--build-arg {'HTTP_PORT' if args.get('SERVICE') else 'SERVICE'}=" in refused.stderr
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_build_goes_on_with_a_service_and_its_port(service):
+    accepted = guard(build_args(service))
+    assert accepted.returncode == 0, accepted.stderr
+
+
+def test_package_install_is_one_cached_layer_for_every_image():
+    """A build argument changes the cache key of every RUN after its ARG line: none is declared before the install."""
+    build = stages(build_args(SERVICES[0]))[0]
+    install = next(i for i, (keyword, rest) in enumerate(build) if keyword == "RUN" and "pip install" in rest)
+    assert "ARG" not in [keyword for keyword, _ in build[:install]]
+    for service in SERVICES:
+        assert stages(build_args(service))[0][: install + 1] == build[: install + 1]
 
 
 def third_party_imports(*roots: Path) -> set[str]:
@@ -143,7 +249,7 @@ def with_dependencies(names: set[str]) -> set[str]:
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_image_installs_every_package_its_code_imports(service):
-    build = stages(service)[0]
+    build = stages(build_args(service))[0]
     pip = next(rest for keyword, rest in build if keyword == "RUN" and "pip install" in rest)
     named = {normalised(word) for word in pip.split() if not word.startswith(("-", "/", "&"))}
     installed = with_dependencies(named)
