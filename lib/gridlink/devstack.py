@@ -56,8 +56,10 @@ class Stack:
         if service == "notification" and self.smtp_port is not None:
             env["NOTIFICATION_SMTP_PORT"] = str(self.smtp_port)
         if service == "console":
-            # The console acts on a person's behalf through dispatch's staff API, wherever this stack put it.
+            # The console acts on a person's behalf through dispatch's staff API and reads a case's messages from
+            # notification's, wherever this stack put them.
             env["CONSOLE_DISPATCH_URL"] = self.url("dispatch")
+            env["CONSOLE_NOTIFICATION_URL"] = self.url("notification")
         env.update(extra or {})
         return env
 

@@ -165,7 +165,7 @@ def console(stack, databases):
     stack.ports["console"] = free_port()
     stack.database_urls["console"] = databases("console")
     subprocess.run([sys.executable, "-m", "console", "migrate"], env=stack.service_env("console"), check=True)
-    stack.start("console", {"CONSOLE_DISPATCH_URL": stack.url("dispatch")})
+    stack.start("console")  # service_env points it at this stack's dispatch and notification
     try:
         stack.wait_ready(["console"], timeout=90)
         yield stack.url("console")
@@ -219,6 +219,15 @@ def test_an_operator_watches_a_report_arrive_live_opens_it_and_escalates_it(stac
     assert "dispatch answered 200" in result, result
     browser.wait_text("#timeline", "escalated (上报)", timeout=60)
     browser.screenshot("4-case-escalated")
+
+    # The messages come from notification's staff API with the operator's token, as notification has them when the
+    # page is opened: the grid worker's assignment notice, on the inbox among other channels.
+    def messages() -> str:
+        browser.open(console + f"/cases/{cid}")
+        return browser.text("#messages")
+
+    sent = wait_for(lambda: (text := messages()) and "case_assigned to " in text and text, what="the case's messages")
+    assert "by inbox: delivered" in sent, sent
     dispatch_case = requests.get(stack.url("dispatch", "/cases"), params={"tracking_code": tracking}, timeout=10)
     assert dispatch_case.json()["cases"][0]["tier"] == "community"
 

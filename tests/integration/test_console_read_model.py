@@ -20,10 +20,17 @@ from console.adapters.orm import metadata
 from console.adapters.repository import ConsoleUnitOfWork
 from console.domain.cases import project
 from console.handlers import record_event, record_events
-from gridlink.contracts import new_envelope, parse_envelope
+from gridlink.contracts import parse_envelope
 from gridlink.runtime.db import BatchAbandoned, Database
 from gridlink.runtime.migrations import upgrade
-from tests.integration.test_console_service import AT, GRID, case_assigned, case_overdue, report_accepted
+from tests.integration.test_console_service import (
+    AT,
+    GRID,
+    case_assigned,
+    case_overdue,
+    message_sent,
+    report_accepted,
+)
 
 MIGRATIONS = Path(console.adapters.__file__).parent / "migrations"
 
@@ -96,19 +103,6 @@ def test_events_before_the_grid_is_known_learn_it_when_it_is(database):
     assert case.grid_code == GRID and [e.grid_code for e in events] == [GRID, GRID]
     record(database, message_sent(cid, at=AT + timedelta(seconds=2)))
     assert stored(database, cid)[1][-1].grid_code == GRID  # a later one gets the case's
-
-
-def message_sent(correlation_id: str, at=AT):
-    payload = {
-        "message_id": str(uuid.uuid4()),
-        "recipient_id": "S0004",
-        "channel": "inbox",
-        "template_code": "case_assigned",
-        "trigger_event_id": str(uuid.uuid4()),
-    }
-    return new_envelope(
-        type="message_sent", source="notification", correlation_id=correlation_id, occurred_at=at, payload=payload
-    )
 
 
 def test_a_case_another_worker_created_after_the_read_is_refolded_with_its_events(database, monkeypatch):

@@ -20,7 +20,7 @@ import console.adapters
 from console.entrypoints.service import ConsoleService
 from gridlink.contracts import new_envelope
 from gridlink.runtime.auth import DEFAULT_SECRET, issue_token
-from gridlink.runtime.bus import Bus
+from gridlink.runtime.bus import Bus, UndeliverableMessage
 from gridlink.runtime.config import load_settings
 from gridlink.runtime.migrations import upgrade
 from tests.polling import wait_for
@@ -40,38 +40,75 @@ def token(role: str, unit: str, user: str = "U1") -> str:
     return issue_token(DEFAULT_SECRET, user, role, unit)
 
 
-class FakeDispatch(BaseHTTPRequestHandler):
-    """dispatch's staff API as seen from outside the console's bounded context: records what it was asked."""
+class FakeStaffApi:
+    """Another service's staff API as seen from outside the console's bounded context: it records what it was
+    asked, (path, Authorization, JSON body or None), and answers `status` with `answer(path)`."""
 
-    calls: list = []
-    status = 200
+    def __init__(self, answer):
+        self.calls: list = []
+        self.status = 200
+        self.answer = answer
+        fake = self
 
-    def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        FakeDispatch.calls.append((self.path, self.headers.get("Authorization"), body))
-        answer = json.dumps({"case_id": self.path.split("/")[2], "state": "assigned"}).encode()
-        self.send_response(FakeDispatch.status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(answer)))
-        self.end_headers()
-        self.wfile.write(answer)
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                fake.serve(self, None)
 
-    def log_message(self, *args):
-        pass
+            def do_POST(self):
+                fake.serve(self, json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+
+            def log_message(self, *args):
+                pass
+
+        self.server = HTTPServer(("127.0.0.1", free_port()), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def serve(self, request: BaseHTTPRequestHandler, body) -> None:
+        self.calls.append((request.path, request.headers.get("Authorization"), body))
+        answer = json.dumps(self.answer(request.path), ensure_ascii=False).encode()
+        request.send_response(self.status)
+        request.send_header("Content-Type", "application/json")
+        request.send_header("Content-Length", str(len(answer)))
+        request.end_headers()
+        request.wfile.write(answer)
+
+
+def sent(recipient: str, channel: str, at: str, status: str = "delivered") -> dict:
+    """One message as notification's `GET /cases/{id}/messages` lists it (the fields the console reads)."""
+    return {
+        "message_id": str(uuid.uuid4()),
+        "recipient_id": recipient,
+        "channel": channel,
+        "template": "case_assigned",
+        "status": status,
+        "status_reason": None,
+        "created_at": at,
+        "sent_at": at if status in ("sent", "delivered") else None,
+    }
 
 
 @pytest.fixture
 def dispatch_api():
-    FakeDispatch.calls, FakeDispatch.status = [], 200
-    server = HTTPServer(("127.0.0.1", free_port()), FakeDispatch)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
+    fake = FakeStaffApi(lambda path: {"case_id": path.split("/")[2], "state": "assigned"})
+    yield fake
+    fake.server.shutdown()
 
 
 @pytest.fixture
-def console(container_factory, new_vhost, new_database, dispatch_api):
+def notification_api():
+    messages = [
+        sent("S0004", "email", "2026-11-30T01:01:05+00:00"),
+        sent("S0004", "inbox", "2026-11-30T01:01:01+00:00"),
+        sent("R-0001", "sms", "2026-11-30T01:00:30+00:00", status="pending"),
+    ]
+    fake = FakeStaffApi(lambda path: {"correlation_id": path.split("/")[2], "messages": messages})
+    yield fake
+    fake.server.shutdown()
+
+
+@pytest.fixture
+def console(container_factory, new_vhost, new_database, dispatch_api, notification_api):
     """A console on its own vhost (its queues see only this test's events) and a freshly migrated database."""
     amqp = new_vhost()
     url = new_database("console")
@@ -82,7 +119,8 @@ def console(container_factory, new_vhost, new_database, dispatch_api):
         "DATABASE_URL": url,
         "HTTP_PORT": str(port),
         "RETRY_DELAYS": "0.2,0.4",
-        "CONSOLE_DISPATCH_URL": dispatch_api,
+        "CONSOLE_DISPATCH_URL": dispatch_api.url,
+        "CONSOLE_NOTIFICATION_URL": notification_api.url,
     }
     container = container_factory(ConsoleService, load_settings("console", 8006, env).nameko_config())
     container.start()
@@ -162,6 +200,20 @@ def case_overdue(correlation_id: str, at=AT + timedelta(days=1, minutes=2)):
     payload = {**case_fact(correlation_id), "stage": "resolution", "deadline_at": AT + timedelta(days=1)}
     return new_envelope(
         type="case_overdue", source="dispatch", correlation_id=correlation_id, occurred_at=at, payload=payload
+    )
+
+
+def message_sent(correlation_id: str, at=AT):
+    """notification's `message_sent`: the console no longer consumes it, but keeps the ones it recorded before."""
+    payload = {
+        "message_id": str(uuid.uuid4()),
+        "recipient_id": "S0004",
+        "channel": "inbox",
+        "template_code": "case_assigned",
+        "trigger_event_id": str(uuid.uuid4()),
+    }
+    return new_envelope(
+        type="message_sent", source="notification", correlation_id=correlation_id, occurred_at=at, payload=payload
     )
 
 
@@ -269,7 +321,7 @@ def test_overdue_cases_reach_the_supervision_board_and_colour_the_map(console):
     assert {"full_time_worker", "grid_leader"} <= {s["role"] for s in detail["staff"]}
 
 
-def test_an_action_goes_to_dispatch_with_the_persons_token_and_is_logged(console):
+def test_an_action_goes_to_dispatch_with_the_persons_token_and_is_logged(console, dispatch_api):
     cid = str(uuid.uuid4())
     console.publish(report_accepted(cid))
     console.publish(case_assigned(cid))
@@ -278,13 +330,13 @@ def test_an_action_goes_to_dispatch_with_the_persons_token_and_is_logged(console
     url = f"{console.base}/api/cases/{cid}/actions/escalate"
     done = requests.post(url, json={"reason": "督办: three days without progress"}, headers=headers, timeout=10)
     assert done.status_code == 200 and done.json()["dispatch_status"] == 200
-    assert FakeDispatch.calls == [
+    assert dispatch_api.calls == [
         (f"/cases/C-{cid[:8]}/escalate", f"Bearer {DISTRICT}", {"reason": "督办: three days without progress"})
     ]
     log = console.case(cid, DISTRICT)["actions"]
     assert [(a["user_id"], a["action"], a["status"]) for a in log] == [("U1", "escalate", 200)]
 
-    FakeDispatch.status = 409  # dispatch's refusal is passed on, not turned into a 5xx
+    dispatch_api.status = 409  # dispatch's refusal is passed on, not turned into a 5xx
     refused = requests.post(url, json={"reason": "again"}, headers=headers, timeout=10)
     assert refused.status_code == 409 and refused.json()["dispatch_status"] == 409
 
@@ -296,9 +348,55 @@ def test_an_action_goes_to_dispatch_with_the_persons_token_and_is_logged(console
     assert requests.post(url.replace("escalate", "dance"), json={"reason": "x"}, headers=headers).status_code == 404
     assert requests.post(url, json={"reason": " "}, headers=headers).status_code == 400
     assert requests.post(url, data="{", headers=headers).status_code == 400
-    assert len(FakeDispatch.calls) == 2
+    assert len(dispatch_api.calls) == 2
     metrics = requests.get(console.base + "/metrics", timeout=10).text
     assert 'gridlink_console_actions_total{action="escalate",status="409"}' in metrics
+
+
+def test_a_case_shows_the_messages_notification_has_for_it_read_with_the_persons_token(console, notification_api):
+    cid = str(uuid.uuid4())
+    console.publish(report_accepted(cid))
+    console.publish(case_assigned(cid))
+    wait_for(lambda: (c := console.case(cid, DISTRICT)) and c["case"]["case_id"], what="case recorded")
+    notification_api.calls.clear()
+
+    view = console.case(cid, DISTRICT)
+    assert notification_api.calls == [(f"/cases/{cid}/messages", f"Bearer {DISTRICT}", None)]
+    assert view["messages_unavailable"] is None
+    assert [(m["recipient_id"], m["channel"], m["status"]) for m in view["messages"]] == [
+        ("R-0001", "sms", "pending"),  # in time order: sent_at, or created_at while not sent
+        ("S0004", "inbox", "delivered"),
+        ("S0004", "email", "delivered"),
+    ]
+    assert view["messages"][1]["local_time"] == "11-30 09:01"  # district time
+    page = requests.get(f"{console.base}/cases/{cid}", cookies={"gridlink_console": DISTRICT}, timeout=10).text
+    assert "case_assigned to S0004 by inbox: delivered" in page and "R-0001 by sms: pending" in page
+
+    notification_api.status = 404  # notification has sent nothing for the case yet
+    view = console.case(cid, DISTRICT)
+    assert view["messages"] == [] and view["messages_unavailable"] is None
+    page = requests.get(f"{console.base}/cases/{cid}", cookies={"gridlink_console": DISTRICT}, timeout=10).text
+    assert "No messages for this case yet." in page
+
+    notification_api.status = 403
+    assert "does not show you these messages" in console.case(cid, DISTRICT)["messages_unavailable"]
+
+    notification_api.status, notification_api.answer = 200, lambda path: {"messages": [{"channel": "sms"}]}
+    assert "could not be read" in console.case(cid, DISTRICT)["messages_unavailable"]
+
+    notification_api.server.shutdown()
+    notification_api.server.server_close()
+    view = console.case(cid, DISTRICT)  # the case itself still answers, from the console's own read model
+    assert view["case"]["state"] == "assigned" and view["messages"] == []
+    assert view["messages_unavailable"].startswith("notification did not answer")
+    page = requests.get(f"{console.base}/cases/{cid}", cookies={"gridlink_console": DISTRICT}, timeout=10)
+    assert page.status_code == 200 and "Cannot show the messages now: notification did not answer" in page.text
+
+
+def test_the_console_no_longer_takes_message_sent_from_the_bus(console):
+    """The case view reads messages from notification; no console queue collects `message_sent` any more."""
+    with pytest.raises(UndeliverableMessage):  # `mandatory`: the broker finds no queue bound for it
+        console.publish(message_sent(str(uuid.uuid4())))
 
 
 def test_reports_per_unit_and_period_with_csv(console):

@@ -17,7 +17,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from console.config import dispatch_url
+from console.config import dispatch_url, notification_url
 from gridlink.contracts import CONTRACTS, registry
 from gridlink.devstack import DEFAULT_PORTS, SERVICES
 from gridlink.runtime.config import REPO_ROOT, load_settings
@@ -239,32 +239,37 @@ def port_allowed(ports: list[dict], port: int | str) -> bool:
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_console_calls_dispatch_through_its_service_and_staff_reach_the_console(overlay):
-    """CONSOLE_DISPATCH_URL names dispatch's Service and port, both NetworkPolicies let that call through, and the
-    Ingress sends staff browsers (via ingress-nginx, which the console's policy admits) to the console's port."""
+@pytest.mark.parametrize(("service", "url_of"), [("dispatch", dispatch_url), ("notification", notification_url)])
+def test_console_calls_staff_apis_through_their_services(overlay, service, url_of):
+    """CONSOLE_DISPATCH_URL and CONSOLE_NOTIFICATION_URL name those services' Services and ports, and both
+    NetworkPolicies let the console's calls through (and no one else's)."""
     env = container_env(overlay, container(objects(overlay, "Deployment")["console"]), {})
-    url = dispatch_url(load_settings("console", DEFAULT_PORTS["console"], env))
-    target = urlsplit(url)
-    assert target.scheme == "http" and target.hostname == "dispatch"
-    service = objects(overlay, "Service")["dispatch"]
-    assert target.port == service["spec"]["ports"][0]["port"] == DEFAULT_PORTS["dispatch"]
+    target = urlsplit(url_of(load_settings("console", DEFAULT_PORTS["console"], env)))
+    assert target.scheme == "http" and target.hostname == service
+    found = objects(overlay, "Service")[service]
+    assert target.port == found["spec"]["ports"][0]["port"] == DEFAULT_PORTS[service]
     console_pod = objects(overlay, "Deployment")["console"]["spec"]["template"]["metadata"]["labels"]
-    dispatch_pod = objects(overlay, "Deployment")["dispatch"]["spec"]["template"]["metadata"]["labels"]
-    assert all(dispatch_pod.get(k) == v for k, v in service["spec"]["selector"].items())
+    service_pod = objects(overlay, "Deployment")[service]["spec"]["template"]["metadata"]["labels"]
+    assert all(service_pod.get(k) == v for k, v in found["spec"]["selector"].items())
     outbound = objects(overlay, "NetworkPolicy")["console"]["spec"]["egress"]
     assert any(
-        any(admits(peer, dispatch_pod) for peer in rule["to"]) and port_allowed(rule["ports"], target.port)
+        any(admits(peer, service_pod) for peer in rule["to"]) and port_allowed(rule["ports"], target.port)
         for rule in outbound
-    ), "the console's egress must reach dispatch's HTTP port"
-    inbound = objects(overlay, "NetworkPolicy")["dispatch"]["spec"]["ingress"]
+    ), f"the console's egress must reach {service}'s HTTP port"
+    inbound = objects(overlay, "NetworkPolicy")[service]["spec"]["ingress"]
     assert any(
         any(admits(peer, console_pod) for peer in rule["from"]) and port_allowed(rule["ports"], "http")
         for rule in inbound
-    ), "dispatch must accept the console's calls"
+    ), f"{service} must accept the console's calls"
     assert not any(
         any(admits(peer, {"app": "browser"}, namespace="default") for peer in rule["from"]) for rule in inbound
     ), "the policy is not open to everyone"
 
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_staff_browsers_reach_the_console_through_its_ingress(overlay):
+    """The Ingress sends staff browsers (via ingress-nginx, which the console's policy admits) to the console's
+    port."""
     ingress = objects(overlay, "Ingress")["console"]["spec"]
     assert ingress["ingressClassName"] == "nginx"
     (rule,) = ingress["rules"]

@@ -9,9 +9,11 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from console.adapters.dispatch import DispatchAnswer, DispatchClient
+from console.adapters.dispatch import DispatchClient
+from console.adapters.notification import NotificationClient
 from console.adapters.reference import ConsoleReference
 from console.adapters.repository import ConsoleUnitOfWork
+from console.adapters.staff_api import StaffAnswer
 from console.domain import figures
 from console.domain.access import check_action
 from console.domain.cases import CaseSummary, RecordedEvent, Timeline, advance, project
@@ -153,16 +155,22 @@ def in_scope(scope: str | None, grid_code: str | None) -> bool:
     return scope is None or bool(grid_code and grid_code.startswith(scope))
 
 
-def timeline(uow: ConsoleUnitOfWork, key: str, scope: str | None) -> tuple[Timeline, list[dict]]:
-    """The case view: the summary, every event of its correlation_id, and the actions taken through the console."""
+def timeline(
+    uow: ConsoleUnitOfWork, key: str, scope: str | None, notification: NotificationClient, token: str
+) -> tuple[Timeline, list[dict]]:
+    """The case view: the summary, every event of its correlation_id, the messages notification sent for it (read
+    with the person's own token, so notification decides what they may see), and the actions taken through the
+    console."""
     with uow:
         uow.read_snapshot()  # the summary and the events it folds, as of one moment
         case = uow.cases.get(key)
         if case is None or not in_scope(scope, case.grid_code):
             raise CaseNotFound(f"no case {key!r} that you may see")
-        return Timeline(case, uow.events.for_correlation(case.correlation_id)), uow.actions.for_correlation(
-            case.correlation_id
-        )
+        view = Timeline(case, uow.events.for_correlation(case.correlation_id))
+        log = uow.actions.for_correlation(case.correlation_id)
+    # Asked after the read transaction, so no database connection waits on notification's answer.
+    view.messages = notification.case_messages(case.correlation_id, token)
+    return view, log
 
 
 def board(uow: ConsoleUnitOfWork, scope: str | None, limit: int = 50) -> tuple[list[RecordedEvent], int]:
@@ -226,7 +234,7 @@ def act(
     token: str,
     scope: str | None,
     now: datetime | None = None,
-) -> DispatchAnswer:
+) -> StaffAnswer:
     """Ask dispatch to supervise or escalate a case for this person, and log what was asked and answered."""
     with uow:
         case = uow.cases.get(key)

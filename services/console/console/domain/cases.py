@@ -12,13 +12,17 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from console.domain.messages import CaseMessages
+
 OPEN_STATES = (
     "reported", "assigned", "accepted", "in_progress", "returned", "escalated", "suspended", "transferred", "reopened"
 )  # fmt: skip
 DONE_STATES = ("resolved", "evaluated", "closed")
 SATISFIED = ("satisfied", "basically_satisfied")
 
-# Every event the console consumes, as (source, type): the subscription table of the service.
+# Every event the console consumes, as (source, type): the subscription table of the service. A case's messages
+# are notification's to tell: the case view reads them from it (console.adapters.notification) instead of
+# recording each `message_sent`; a failure (`message_failed`) is still an event on the case's history.
 CONSUMED: tuple[tuple[str, str], ...] = (
     ("intake", "report_accepted"),
     ("dispatch", "case_assigned"),
@@ -47,7 +51,6 @@ CONSUMED: tuple[tuple[str, str], ...] = (
     ("volunteer", "order_dispatched"),
     ("volunteer", "order_completed"),
     ("volunteer", "order_rated"),
-    ("notification", "message_sent"),
     ("notification", "message_failed"),
 )
 
@@ -269,7 +272,9 @@ def describe(event: RecordedEvent) -> str:
 
 @dataclass
 class Timeline:
-    """The case view: the summary and every event, across the services, joined on the correlation_id."""
+    """The case view: the summary and every event, across the services, joined on the correlation_id, and the
+    messages notification sent for it (read from notification when the case is opened)."""
 
     case: CaseSummary
     events: list[RecordedEvent] = field(default_factory=list)
+    messages: CaseMessages = field(default_factory=CaseMessages)

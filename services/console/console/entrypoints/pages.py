@@ -11,6 +11,7 @@ from console.domain.access import allowed_actions
 from console.domain.cases import CaseSummary, RecordedEvent, Timeline, describe
 from console.domain.figures import MAP_METRICS, REPORT_LEVELS, GridFigures, Period, SupervisionBoard, UnitFigures
 from console.domain.mapview import GridMapView
+from console.domain.messages import CaseMessages
 from console.entrypoints.web import Viewer
 
 NAV = (("/map", "Grid map 网格地图"), ("/board", "Live board 实时"), ("/supervision", "Supervision 督办"),
@@ -156,6 +157,7 @@ def case_page(viewer: Viewer, ref: ConsoleReference, view: Timeline, actions_log
         for a in actions_log
     )
     buttons = action_buttons(viewer, c)
+    messages = message_list(view.messages)
     act = (
         '<section class="act-form"><h2>Act</h2><label>Reason <input id="act-reason" maxlength="500" '
         f'value="督办: please report progress today"></label> {buttons}<p id="act-result" role="status"></p></section>'
@@ -167,9 +169,21 @@ def case_page(viewer: Viewer, ref: ConsoleReference, view: Timeline, actions_log
         f'<div class="case" id="case" data-correlation="{e(c.correlation_id)}">'
         f'<table class="facts">{table}</table>{act}'
         f'<h2>History across the services</h2><ol class="timeline" id="timeline">{items}</ol>'
+        f"<h2>Messages sent (as notification has them now)</h2>{messages}"
         f'<h2>Actions from the console</h2><ul id="action-log">{log}</ul></div>'
     )
     return layout(f"Case {c.tracking_code or ''}", viewer, body)
+
+
+def message_list(found: CaseMessages) -> str:
+    if found.unavailable:
+        return f'<p class="unavailable" id="messages">Cannot show the messages now: {e(found.unavailable)}</p>'
+    if not found.messages:
+        return '<p class="empty" id="messages">No messages for this case yet.</p>'
+    items = "".join(
+        f'<li class="{e(m.status)}"><time>{e(local_time(m.at))}</time> {e(m.line())}</li>' for m in found.messages
+    )
+    return f'<ol class="messages" id="messages">{items}</ol>'
 
 
 def supervision_page(viewer: Viewer, ref: ConsoleReference, board: SupervisionBoard) -> str:

@@ -10,14 +10,16 @@ from werkzeug.wrappers import Response
 
 from console import handlers
 from console.adapters.dispatch import DispatchClient
+from console.adapters.notification import NotificationClient
 from console.adapters.orm import metadata
 from console.adapters.reference import load_reference
 from console.adapters.repository import ConsoleUnitOfWork
-from console.config import dispatch_url
+from console.config import dispatch_url, notification_url
 from console.domain.access import NotAllowed, UnknownAction
 from console.domain.cases import CaseSummary, RecordedEvent, describe
 from console.domain.figures import BadQuery, Period, performance_csv
 from console.domain.mapview import project
+from console.domain.messages import CaseMessage
 from console.entrypoints import pages
 from console.entrypoints.web import (
     ACTIONS,
@@ -42,21 +44,25 @@ from gridlink.runtime.entrypoints import (
     parse_json_body,
 )
 from gridlink.runtime.ops import OpsEndpoints
+from gridlink.runtime.retired import RetiredQueues
 
 
-class Dispatch(DependencyProvider):
-    """dispatch's staff HTTP API (CONSOLE_DISPATCH_URL)."""
+class StaffApi(DependencyProvider):
+    """Another service's staff HTTP API, its client built once from the setting that says where it answers."""
+
+    def __init__(self, client, url):
+        self.client_class, self.url = client, url
 
     def setup(self):
-        self.client = DispatchClient(dispatch_url(self.container.config["GRIDLINK"]))
+        self.client = self.client_class(self.url(self.container.config["GRIDLINK"]))
 
     def get_dependency(self, worker_ctx):
         return self.client
 
 
 def _recorder(source: str, event_type: str):
-    # Batched: a report's five or so `message_sent` arrive together, and the read model's cost is mostly per
-    # transaction, not per event. Lingering: nobody waits on the read model within a fraction of a second (the live
+    # Batched: the read model's cost is mostly per transaction, not per event, and a burst of reports brings many
+    # events of a kind at once. Lingering: nobody waits on the read model within a fraction of a second (the live
     # board refreshes every 0.5 s), so a batch waits up to EVENT_LINGER for more to join it.
     @event_consumer(source, event_type, batch=True, linger=True)
     def consume(self, events):
@@ -70,6 +76,18 @@ def case_json(case: CaseSummary, ref) -> dict:
     view = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in vars(case).items()}
     view["grid_name"] = ref.unit_name(case.grid_code)
     return view
+
+
+def message_json(message: CaseMessage) -> dict:
+    return {
+        "at": message.at.isoformat() if message.at else None,
+        "local_time": pages.local_time(message.at),
+        "recipient_id": message.recipient_id,
+        "channel": message.channel,
+        "template": message.template,
+        "status": message.status,
+        "status_reason": message.status_reason,
+    }
 
 
 def event_json(event: RecordedEvent, ref) -> dict:
@@ -108,7 +126,10 @@ class ConsoleService(OpsEndpoints):
     storage = Storage(metadata, ConsoleUnitOfWork)
     reference = Reference(load_reference)
     auth = ConsoleAuth()
-    dispatch = Dispatch()
+    dispatch = StaffApi(DispatchClient, dispatch_url)
+    notification = StaffApi(NotificationClient, notification_url)
+    # The queue of the `message_sent` handler the console had until the case view read messages from notification.
+    retired = RetiredQueues("evt-notification-message_sent--console.on_message_sent")
     log_context = LogContext()
 
     http_errors = {
@@ -119,7 +140,8 @@ class ConsoleService(OpsEndpoints):
         NotAllowed: Forbidden,
     }
 
-    # The subscription table: every event the console records (see console.domain.cases.CONSUMED).
+    # The subscription table: every event the console records (see console.domain.cases.CONSUMED). Not
+    # notification's `message_sent`: the case view reads a case's messages from notification (`notification`).
     on_report_accepted = _recorder("intake", "report_accepted")
     on_case_assigned = _recorder("dispatch", "case_assigned")
     on_case_accepted = _recorder("dispatch", "case_accepted")
@@ -147,7 +169,6 @@ class ConsoleService(OpsEndpoints):
     on_order_dispatched = _recorder("volunteer", "order_dispatched")
     on_order_completed = _recorder("volunteer", "order_completed")
     on_order_rated = _recorder("volunteer", "order_rated")
-    on_message_sent = _recorder("notification", "message_sent")
     on_message_failed = _recorder("notification", "message_failed")
 
     # --- signing in -------------------------------------------------------------------------------------------
@@ -219,7 +240,7 @@ class ConsoleService(OpsEndpoints):
         viewer = self._page_viewer(request)
         if viewer is None:
             return redirect("/login")
-        view, log = handlers.timeline(self.storage.uow(), key, viewer.scope)
+        view, log = handlers.timeline(self.storage.uow(), key, viewer.scope, self.notification, viewer.token)
         return html_response(pages.case_page(viewer, self.reference, view, log))
 
     @http("GET", "/supervision")
@@ -287,11 +308,13 @@ class ConsoleService(OpsEndpoints):
     @http("GET", "/api/cases/<string:key>")
     def api_case(self, request, key):
         viewer = self.auth.viewer(request)
-        view, log = handlers.timeline(self.storage.uow(), key, viewer.scope)
+        view, log = handlers.timeline(self.storage.uow(), key, viewer.scope, self.notification, viewer.token)
         return json_response(
             {
                 "case": case_json(view.case, self.reference),
                 "events": [event_json(ev, self.reference) for ev in view.events],
+                "messages": [message_json(m) for m in view.messages.messages],
+                "messages_unavailable": view.messages.unavailable,
                 "actions": log,
             }
         )
