@@ -9,14 +9,19 @@ never shows in them. Two databases are filled and their reads timed on one conne
   schema's head and, with `--before`, at an earlier migration, so an index's effect is measured, not assumed;
 - the console's, with `--cases` cases over a year: the grid map's figures and this month's performance report,
   as the console computes them (the database tallies alike cases; the report selects the period's cases) and as
-  it did before (every case in scope loaded and folded), with a check that both give the same figures.
+  it did before (every case in scope loaded and folded), with a check that both give the same figures;
+- the console's events, with `--events` events: the live board's newest 50 for the district, a busy sub-centre and
+  a quiet community (one in 5,000 events), at the console schema's head and, with `--console-before`, at an
+  earlier migration.
 
     .venv/bin/python -m bench.history --messages 40000 --before 0002 --cases 100000
+    .venv/bin/python -m bench.history --messages 0 --cases 0 --events 300000 --console-before 0001
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import statistics
 import sys
@@ -184,6 +189,76 @@ def measure_console(url: str, today: date) -> dict[str, dict[str, float]]:
     return result
 
 
+QUIET_COMMUNITY, BUSY_SUB_CENTRE = "150302007009", "150302001"
+
+
+def _console():
+    import console.adapters
+
+    return Path(console.adapters.__file__).parent / "migrations"
+
+
+def fill_events(url: str, count: int, now: datetime, seed: int = 5) -> None:
+    """`count` events over 90 days, oldest first (as `seq` numbers them); one in 5,000 in the quiet community."""
+    from console.adapters.orm import events
+
+    rnd = random.Random(seed)
+    rows = []
+    for n in range(count):
+        if rnd.random() < 1 / 5000:
+            grid = QUIET_COMMUNITY + f"{rnd.randint(1, 9):03d}"
+        else:
+            grid = f"150302{rnd.randint(1, 7):03d}{rnd.randint(1, 8):03d}{rnd.randint(1, 9):03d}"
+        at = now - timedelta(days=90) + timedelta(days=90) * n / count
+        payload = {
+            "case_id": f"C{n}",
+            "report_id": f"r{n}",
+            "tracking_code": f"HB-{n:09d}",
+            "category_code": "street_lamp",
+            "urgency": "normal",
+            "grid_code": grid,
+            "tier": "grid",
+            "unit_code": grid,
+            "assignee_id": "S0042",
+            "assignee_role": "full_time_worker",
+            "deadline_at": (at + timedelta(days=1)).isoformat(),
+            "summary": "路灯不亮",
+        }
+        rows.append(
+            {
+                "event_id": str(uuid.UUID(int=rnd.getrandbits(128))),
+                "type": "case_assigned",
+                "version": 1,
+                "source": "dispatch",
+                "correlation_id": f"r{n // 3}",
+                "occurred_at": at,
+                "received_at": at,
+                "grid_code": grid,
+                "payload": json.dumps(payload),
+            }
+        )
+    _load(url, events, rows)
+
+
+def measure_board(url: str) -> dict[str, dict[str, float]]:
+    """The live board's read, through the console's repository: the newest 50 events in a scope."""
+    from sqlalchemy.orm import Session
+
+    from console.adapters.repository import EventRepository
+
+    scopes = {"district": None, "busy sub-centre": BUSY_SUB_CENTRE, "quiet community": QUIET_COMMUNITY}
+    engine = create_engine(url)
+    result = {}
+    with Session(engine) as session:
+        repo = EventRepository(session)
+        for label, scope in scopes.items():
+            if len(repo.recent(scope)) != 50:
+                raise AssertionError(f"the {label}'s board has not 50 events")
+            result[f"board's newest 50, {label}"] = _timed(lambda s=scope: repo.recent(s), runs=30, warm=3)
+    engine.dispose()
+    return result
+
+
 def _print(label: str, measured: dict[str, dict[str, float]]) -> None:
     for read, timing in measured.items():
         print(f"{label:>5}  {read:<36} median {timing['median_ms']:.2f} ms, p99 {timing['p99_ms']:.2f} ms")
@@ -194,12 +269,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--messages", type=int, default=40000, help="messages in the history (default: %(default)s)")
     parser.add_argument("--before", help="also measure at this earlier migration of notification, e.g. 0002")
     parser.add_argument("--cases", type=int, default=100000, help="the console's cases (default: %(default)s)")
+    parser.add_argument("--events", type=int, default=0, help="the console's events (default: %(default)s)")
+    parser.add_argument("--console-before", help="also measure the board at this earlier console migration")
     args = parser.parse_args(argv)
     migrations, _ = _notification()
     res = Resources()
     now = datetime.now(UTC)
     try:
-        for revision in [r for r in (args.before, "head") if r]:
+        for revision in [r for r in (args.before, "head") if r and args.messages]:
             url = res.database(f"history_{revision}")
             upgrade(migrations, url, revision)
             fill(url, args.messages, now)
@@ -208,6 +285,11 @@ def main(argv: list[str] | None = None) -> int:
             url = res.database("history_console")
             fill_console(url, args.cases, now)
             _print("head", measure_console(url, now.date()))
+        for revision in [r for r in (args.console_before, "head") if r and args.events]:
+            url = res.database(f"history_events_{revision}")
+            upgrade(_console(), url, revision)
+            fill_events(url, args.events, now)
+            _print(revision, measure_board(url))
     finally:
         left = res.cleanup()
         if left:

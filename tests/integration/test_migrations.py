@@ -96,3 +96,50 @@ def test_notification_rebuilds_a_recipient_index_an_interrupted_concurrent_build
     with engine.connect() as conn:
         assert conn.exec_driver_sql(valid).all() == [(True, False)]  # built again, as declared
     engine.dispose()
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])  # the pattern index is PostgreSQL's; SQLite's LIKE uses none
+def test_console_serves_a_quiet_scopes_board_from_its_grid_prefix_index(new_database, backend):
+    """0002 indexes the events' grid codes with text_pattern_ops, so a scope's board (LIKE prefix, newest first)
+    reads the scope's events by the index instead of walking back through everyone's; it keeps the rows."""
+    from alembic import command
+
+    from gridlink.runtime.migrations import _config
+
+    url = new_database("console_0002")
+    migrations = Path(importlib.import_module("console.adapters").__file__).parent / "migrations"
+    upgrade(migrations, url, "0001")
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:  # 20,000 events, one in 1,000 in the quiet community 150302007009
+        conn.exec_driver_sql(
+            "INSERT INTO events (event_id, type, version, source, correlation_id, occurred_at, received_at,"
+            " grid_code, payload) SELECT 'e' || n, 'case_assigned', 1, 'dispatch', 'c' || n, now(), now(),"
+            " CASE WHEN mod(n, 1000) = 0 THEN '150302007009001'"
+            " ELSE '150302001' || lpad(mod(n, 900)::text, 6, '0') END,"
+            " '{}' FROM generate_series(1, 20000) AS n"
+        )
+    board = (
+        "EXPLAIN SELECT seq FROM events WHERE grid_code LIKE '150302007009' || '%%' ESCAPE '/'"
+        " ORDER BY seq DESC LIMIT 50"
+    )
+
+    def plan() -> str:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("ANALYZE events")
+            return "\n".join(row[0] for row in conn.exec_driver_sql(board))
+
+    assert "ix_events_grid_code" not in plan()  # the plain index cannot serve the prefix
+    upgrade(migrations, url)
+    assert "ix_events_grid_code_prefix" in plan()
+    with engine.connect() as conn:
+        opclass = conn.exec_driver_sql(
+            "SELECT o.opcname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+            " JOIN pg_opclass o ON o.oid = i.indclass[0] WHERE c.relname = 'ix_events_grid_code_prefix'"
+        ).scalar_one()
+        assert opclass in ("text_pattern_ops", "varchar_pattern_ops")
+        assert conn.exec_driver_sql("SELECT count(*) FROM events").scalar_one() == 20000
+    command.downgrade(_config(migrations, url), "0001")
+    with engine.connect() as conn:
+        names = {i["name"] for i in inspect(conn).get_indexes("events")}
+    assert "ix_events_grid_code" in names and "ix_events_grid_code_prefix" not in names
+    engine.dispose()

@@ -44,3 +44,25 @@ def run_env(metadata: MetaData) -> None:
         with context.begin_transaction():
             context.run_migrations()
     engine.dispose()
+
+
+def swap_index(op, table: str, old: str, new: str, columns: list[str], **options) -> None:
+    """In a migration: build index `new`, then drop `old`.
+
+    On PostgreSQL both happen CONCURRENTLY, outside a transaction, so that a large table keeps taking writes while
+    the index is built. A concurrent build that was interrupted leaves an invalid index of that name behind; it is
+    dropped and built again rather than skipped as existing. `options` go to `create_index` (e.g. `postgresql_ops`).
+    """
+    with op.get_context().autocommit_block():
+        if _invalid_on_postgresql(op, new):
+            op.drop_index(new, table_name=table, postgresql_concurrently=True)
+        op.create_index(new, table, columns, postgresql_concurrently=True, if_not_exists=True, **options)
+        op.drop_index(old, table_name=table, postgresql_concurrently=True, if_exists=True)
+
+
+def _invalid_on_postgresql(op, name: str) -> bool:
+    bind = op.get_bind()
+    if bind.dialect.name != "postgresql":
+        return False
+    query = "SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = %s AND NOT i.indisvalid"
+    return bind.exec_driver_sql(query, (name,)).first() is not None

@@ -1,7 +1,7 @@
 """console's read model: every consumed event (by correlation_id), one summary row per case, and the actions
 people took through the console (who, when, what, and what dispatch answered)."""
 
-from sqlalchemy import BigInteger, Boolean, Column, DateTime, Integer, MetaData, String, Table, Text
+from sqlalchemy import BigInteger, Boolean, Column, DateTime, Index, Integer, MetaData, String, Table, Text
 
 from gridlink.runtime.tables import add_messaging_tables
 
@@ -22,8 +22,10 @@ events = Table(
     Column("correlation_id", String(128), nullable=False, index=True),
     Column("occurred_at", DateTime(timezone=True), nullable=False),
     Column("received_at", DateTime(timezone=True), nullable=False),
-    Column("grid_code", String(15), index=True),
+    Column("grid_code", String(15)),
     Column("payload", Text, nullable=False),
+    # The board of a scope matches grid codes by prefix (LIKE): only a pattern index serves that (migration 0002).
+    Index("ix_events_grid_code_prefix", "grid_code", postgresql_ops={"grid_code": "text_pattern_ops"}),
 )
 
 cases = Table(

@@ -16,6 +16,8 @@ Create Date: 2026-11-30
 
 from alembic import op
 
+from gridlink.runtime.migrations import swap_index
+
 revision = "0003"
 down_revision = "0002"
 branch_labels = None
@@ -25,29 +27,9 @@ NEW = "ix_messages_recipient_channel_created"
 OLD = "ix_messages_recipient_id"
 
 
-def _invalid_on_postgresql(name: str) -> bool:
-    bind = op.get_bind()
-    if bind.dialect.name != "postgresql":
-        return False
-    query = "SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = %s AND NOT i.indisvalid"
-    return bind.exec_driver_sql(query, (name,)).first() is not None
-
-
 def upgrade() -> None:
-    with op.get_context().autocommit_block():
-        if _invalid_on_postgresql(NEW):
-            op.drop_index(NEW, table_name="messages", postgresql_concurrently=True)
-        op.create_index(
-            NEW,
-            "messages",
-            ["recipient_id", "channel", "created_at"],
-            postgresql_concurrently=True,
-            if_not_exists=True,
-        )
-        op.drop_index(OLD, table_name="messages", postgresql_concurrently=True, if_exists=True)
+    swap_index(op, "messages", OLD, NEW, ["recipient_id", "channel", "created_at"])
 
 
 def downgrade() -> None:
-    with op.get_context().autocommit_block():
-        op.create_index(OLD, "messages", ["recipient_id"], postgresql_concurrently=True, if_not_exists=True)
-        op.drop_index(NEW, table_name="messages", postgresql_concurrently=True, if_exists=True)
+    swap_index(op, "messages", NEW, OLD, ["recipient_id"])
