@@ -263,6 +263,8 @@ def describe(event: RecordedEvent) -> str:
         "order_dispatched": lambda: f"volunteer order sent to {p.get('volunteer_id') or p.get('team_code')}",
         "order_completed": lambda: f"volunteer service done ({p.get('hours')} h)",
         "order_rated": lambda: f"volunteer service rated {p.get('rating')}/5",
+        # Recorded until 2026-11-30, when the case view began to read messages from notification: older cases
+        # still have these lines.
         "message_sent": lambda: f"message {p.get('template_code')} to {p.get('recipient_id')} ({p.get('channel')})",
         "message_failed": lambda: f"message {p.get('template_code')} failed: {p.get('reason')}",
     }
