@@ -136,6 +136,50 @@ def test_unroutable_events_are_each_marked_but_logged_once_per_type(database, ne
     assert logged.fields["event_type"] == "order_created"
 
 
+def test_a_type_nobody_need_consume_is_dropped_quietly_where_unbound_and_delivered_where_bound(
+    runtime_database, new_vhost, caplog
+):
+    """`message_sent` is published for whoever binds it (NO_CONSUMER_NEEDED), not `mandatory`: with no queue bound
+    the broker drops it instead of returning it, so it is marked sent, not unroutable, and nothing is logged; a
+    queue bound to it (a partner's) still gets every one."""
+    database = runtime_database("outbox_optional", metadata, "notification")
+    amqp = new_vhost()
+    relay = OutboxRelay(database.session_factory, metadata.tables["outbox"], Bus(amqp), "test-relay")
+
+    def message_sent(n: int) -> None:
+        payload = {
+            "message_id": f"m-{n}",
+            "recipient_id": "S0013",
+            "channel": "inbox",
+            "template_code": "case_assigned",
+            "trigger_event_id": str(uuid.uuid4()),
+            "provider": "inbox",
+        }
+        with database.uow() as uow:
+            uow.publish("message_sent", payload, "corr-1")
+            uow.commit()
+
+    message_sent(1)
+    message_sent(2)
+    with caplog.at_level(logging.WARNING, logger="gridlink.runtime.outbox"):
+        assert relay.relay_once() == 2
+    assert [(r["published_at"] is not None, r["unroutable"]) for r in outbox_rows(database)] == [(True, False)] * 2
+    assert not [r for r in caplog.records if "unroutable" in r.getMessage()]
+    with Connection(amqp) as conn:
+        partner = Queue(
+            f"partner-{uuid.uuid4().hex[:6]}",
+            Exchange("notification.events", type="topic", durable=True),
+            routing_key="message_sent",
+            auto_delete=False,
+        )(conn.default_channel)
+        partner.declare()
+        message_sent(3)
+        assert relay.relay_once() == 1
+        [got] = drain(partner)
+        assert json.loads(got.body)["payload"]["message_id"] == "m-3"
+        partner.delete()
+
+
 def test_a_batch_is_published_without_a_socket_read_before_each_message(database, amqp_uri, bound_queue, monkeypatch):
     """py-amqp polls the socket before every publish unless `connection.blocked` is off; the relay turns it off."""
     polls = []

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from marshmallow import EXCLUDE, fields
 
-from gridlink.contracts import CONTRACTS, InvalidEvent, contract_for, new_envelope, parse_envelope
+from gridlink.contracts import CONTRACTS, InvalidEvent, contract_for, needs_consumer, new_envelope, parse_envelope
 from gridlink.contracts.registry import PARTNER_CONTRACTS
 
 REPORT = {
@@ -147,3 +147,12 @@ def test_with_no_version_a_type_resolves_to_its_newest_contract():
         assert contract_for(event_type).version == newest
     with pytest.raises(InvalidEvent, match="unknown event type 'no_such_event'"):
         contract_for("no_such_event")
+
+
+def test_only_types_published_for_whoever_binds_them_go_without_mandatory():
+    """The relay publishes `mandatory` (a type no queue receives is reported as unroutable) unless the contract
+    says nobody need consume it: notification's `message_sent`, since no GridLink service does."""
+    assert needs_consumer("message_sent") is False
+    assert contract_for("message_sent").needs_consumer is False
+    assert all(needs_consumer(t) for t in ("case_assigned", "message_failed", "report_accepted", "anything_else"))
+    assert [c.type for c in CONTRACTS.values() if not c.needs_consumer] == ["message_sent"]

@@ -5,7 +5,7 @@ nameko or the database layer.
 """
 
 from gridlink.contracts.envelope import Envelope, EnvelopeSchema, InvalidEvent, new_envelope, parse_envelope
-from gridlink.contracts.registry import CONTRACTS, Contract, contract_for, validate_payload
+from gridlink.contracts.registry import CONTRACTS, Contract, contract_for, needs_consumer, validate_payload
 
 __all__ = [
     "CONTRACTS",
@@ -14,6 +14,7 @@ __all__ = [
     "EnvelopeSchema",
     "InvalidEvent",
     "contract_for",
+    "needs_consumer",
     "new_envelope",
     "parse_envelope",
     "validate_payload",

@@ -38,6 +38,9 @@ class Contract:
     summary: str
     # Types several publishers share (partner departments): any of these may publish it; empty means only `source`.
     sources: tuple[str, ...] = ()
+    # False for a type published for whoever binds it: with no queue bound, the broker drops it rather than return
+    # it to the publisher as unroutable (the events module's NO_CONSUMER_NEEDED).
+    needs_consumer: bool = True
 
     def published_by(self, source: str) -> bool:
         return source == self.source or source in self.sources
@@ -71,8 +74,11 @@ def _collect(modules=(intake, dispatch, mediation, notification, volunteer)) -> 
     found: dict[tuple[str, int], Contract] = {}
     for module in modules:
         sources = getattr(module, "SOURCES", ())
+        optional = getattr(module, "NO_CONSUMER_NEEDED", ())
         for (event_type, version), (schema, summary) in module.EVENTS.items():
-            found[(event_type, version)] = Contract(event_type, version, module.SOURCE, schema, summary, sources)
+            found[(event_type, version)] = Contract(
+                event_type, version, module.SOURCE, schema, summary, sources, event_type not in optional
+            )
     return found
 
 
@@ -95,6 +101,15 @@ def contract_for(event_type: str, version: int | None = None) -> Contract:
         return _ALL[(event_type, version)]
     except KeyError:
         raise InvalidEvent(f"unknown event type {event_type!r} at version {version}") from None
+
+
+# Types published `mandatory` (returned as unroutable when no queue is bound): all but NO_CONSUMER_NEEDED's.
+_OPTIONAL_AUDIENCE = frozenset(c.type for c in _ALL.values() if not c.needs_consumer)
+
+
+def needs_consumer(event_type: str) -> bool:
+    """Whether an event of this type is published `mandatory`, so that one no queue receives is reported."""
+    return event_type not in _OPTIONAL_AUDIENCE
 
 
 def validate_payload(event_type: str, version: int, payload: Any) -> dict[str, Any]:

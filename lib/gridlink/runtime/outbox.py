@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import ARRAY, Table, any_, bindparam, func, select, update
 from sqlalchemy.orm import sessionmaker
 
+from gridlink.contracts import needs_consumer
 from gridlink.runtime import metrics
 from gridlink.runtime.bus import Bus
 from gridlink.runtime.confirms import SENT, UNROUTABLE, Outgoing
@@ -174,7 +175,17 @@ class OutboxRelay:
         if not rows:
             return 0
         outcomes, error = self.bus.publish_batch(
-            [Outgoing(r.exchange, r.event_type, r.body.encode("utf-8"), r.event_id, r.correlation_id) for r in rows]
+            [
+                Outgoing(
+                    r.exchange,
+                    r.event_type,
+                    r.body.encode("utf-8"),
+                    r.event_id,
+                    r.correlation_id,
+                    mandatory=needs_consumer(r.event_type),
+                )
+                for r in rows
+            ]
         )
         sent: list[str] = []
         unroutable: list[str] = []

@@ -23,6 +23,11 @@ class MessageFailedV1(MessageSentV1):
     reason = fields.String(required=True, validate=validate.Length(max=500))
 
 
+# Published for whoever binds it, and normally nobody does: no GridLink service consumes `message_sent` (the
+# console's case view reads a case's messages from notification), so the broker drops it quietly where no partner
+# has bound it, instead of returning every one to the publisher as unroutable.
+NO_CONSUMER_NEEDED = ("message_sent",)
+
 EVENTS = {
     ("message_sent", 1): (MessageSentV1, "A message reached a recipient's channel."),
     ("message_failed", 1): (MessageFailedV1, "A message could not be delivered on any channel."),
