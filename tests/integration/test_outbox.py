@@ -34,17 +34,23 @@ def database(runtime_database):
     return runtime_database("outbox", metadata, "volunteer")
 
 
+def partner_queue(conn: Connection, source: str, event_type: str):
+    """A queue bound to one event type of a service's exchange, as a partner's would be, declared."""
+    queue = Queue(
+        f"partner-{uuid.uuid4().hex[:6]}",
+        Exchange(f"{source}.events", type="topic", durable=True),
+        routing_key=event_type,
+        auto_delete=False,
+    )(conn.default_channel)
+    queue.declare()
+    return queue
+
+
 @pytest.fixture
 def bound_queue(amqp_uri):
     """A queue bound to volunteer's order_created, as a partner's would be."""
     with Connection(amqp_uri) as conn:
-        queue = Queue(
-            f"partner-{uuid.uuid4().hex[:6]}",
-            Exchange("volunteer.events", type="topic", durable=True),
-            routing_key="order_created",
-            auto_delete=False,
-        )(conn.default_channel)
-        queue.declare()
+        queue = partner_queue(conn, "volunteer", "order_created")
         yield queue
         queue.delete()
 
@@ -166,13 +172,7 @@ def test_a_type_nobody_need_consume_is_dropped_quietly_where_unbound_and_deliver
     assert [(r["published_at"] is not None, r["unroutable"]) for r in outbox_rows(database)] == [(True, False)] * 2
     assert not [r for r in caplog.records if "unroutable" in r.getMessage()]
     with Connection(amqp) as conn:
-        partner = Queue(
-            f"partner-{uuid.uuid4().hex[:6]}",
-            Exchange("notification.events", type="topic", durable=True),
-            routing_key="message_sent",
-            auto_delete=False,
-        )(conn.default_channel)
-        partner.declare()
+        partner = partner_queue(conn, "notification", "message_sent")
         message_sent(3)
         assert relay.relay_once() == 1
         [got] = drain(partner)
