@@ -58,7 +58,7 @@ class FakeStaffApi:
                 fake.serve(self, json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
 
             def log_message(self, *args):
-                pass
+                """Silent: a test reads `calls`, not the server's request log on stderr."""
 
         self.server = HTTPServer(("127.0.0.1", free_port()), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
