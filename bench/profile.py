@@ -6,6 +6,11 @@ the most samples, inclusive (the frame or anything it called) and exclusive (the
 wait left out so the shares are of the CPU actually spent.
 
     .venv/bin/python -m bench.profile var/bench/profiles/<run>/notification-10.txt   # summarise one file again
+
+py-spy samples wall time: a frame that calls into C holding the GIL is charged while the process waits for a CPU
+too. psycopg2's green path sends each statement that way, so much of `LeanSession._direct`'s exclusive share is the
+wait after waking PostgreSQL, not the process's own CPU (docs/performance.md, thirteenth round); the drains' /proc
+figures are the CPU.
 """
 
 from __future__ import annotations
