@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -11,6 +11,7 @@ from gridlink.contracts import contract_for
 from gridlink.refdata import Address, Category, Grid, GridMap
 from intake.domain.errors import OutsideDistrict, UnknownAddress
 from intake.domain.model import Report, mask_phone, new_tracking_code
+from intake.domain.open311 import PublicProgress, StatusChange, progress_after
 from intake.domain.placement import IntakeReference, place
 
 NOW = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
@@ -97,3 +98,25 @@ def test_id_card_and_phone_numbers_typed_into_text_are_redacted():
     assert "13912345678" not in redacted and "139****5678" in redacted
     assert "12栋" in redacted
     assert redact_personal("订单号 2026112900001234567 不是身份证") == "订单号 2026112900001234567 不是身份证"
+
+
+T0 = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
+SHOWN = PublicProgress("open", "已受理", None, None, None, T0)
+
+
+def test_progress_after_keeps_the_agency_and_expected_time_a_step_leaves_and_clears_them_on_closing():
+    due = T0 + timedelta(days=2)
+    assigned = StatusChange("open", "已派遣", "150302001001001", due)
+    returned = StatusChange("open", "退回", None, None)
+    after = progress_after(SHOWN, [(T0 + timedelta(minutes=1), assigned), (T0 + timedelta(minutes=2), returned)])
+    assert (after.notes, after.agency_unit, after.expected_at) == ("退回", "150302001001001", due)
+    assert after.lifecycle_at == after.updated_at == T0 + timedelta(minutes=2)
+    closed = progress_after(after, [(T0 + timedelta(minutes=3), StatusChange("closed", "已结案", "150302001001"))])
+    assert (closed.status, closed.agency_unit, closed.expected_at) == ("closed", "150302001001", None)
+
+
+def test_progress_after_passes_over_steps_older_than_the_one_shown():
+    shown = PublicProgress("closed", "已办结", "150302001", None, T0, T0)
+    assert progress_after(shown, [(T0 - timedelta(seconds=1), StatusChange("open", "已派遣", "1503020010"))]) is None
+    same_moment = progress_after(shown, [(T0, StatusChange("closed", "已结案", None))])
+    assert same_moment.notes == "已结案"  # a step at the same moment still applies, as it did one at a time

@@ -9,12 +9,12 @@ from sqlalchemy import and_, bindparam, exists, func, insert, or_, select, updat
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from gridlink.runtime.db import UnitOfWork, as_utc
+from gridlink.runtime.db import UnitOfWork, as_utc, insert_all, update_all
 from intake.adapters.orm import iot_alarms, reports, request_updates
 from intake.domain.duplicates import Candidate, search_box
 from intake.domain.errors import TrackingCodeTaken
 from intake.domain.model import Placement, Report
-from intake.domain.open311 import StatusChange
+from intake.domain.open311 import PublicProgress, StatusChange
 
 # The statements of every report and every consumed case event, built once and executed with params dicts, so
 # SQLAlchemy reuses their cache keys and compiled forms instead of building both again per call.
@@ -40,6 +40,23 @@ _ADD_UPDATE = insert(request_updates).from_select(
     _UPDATE_COLUMNS,
     select(*_UPDATE_VALUES.values()).where(exists().where(reports.c.report_id == _UPDATE_VALUES["report_id"])),
 )
+# A batch of case events: the reports' shown status read under lock, in one order (two replicas' batches then wait
+# for each other rather than deadlock), and written back together.
+_PROGRESS = {
+    "public_status": "status",
+    "status_notes": "notes",
+    "agency_unit": "agency_unit",
+    "expected_at": "expected_at",
+    "lifecycle_at": "lifecycle_at",
+    "updated_at": "updated_at",
+}
+_PROGRESS_OF = (
+    select(reports.c.report_id, *(reports.c[column] for column in _PROGRESS))
+    .where(reports.c.report_id.in_(bindparam("report_ids", expanding=True)))
+    .order_by(reports.c.report_id)
+    .with_for_update()
+)
+_SAVE_PROGRESS = update(reports).where(reports.c.report_id == bindparam("_report_id"))
 
 
 @dataclass(frozen=True)
@@ -160,6 +177,37 @@ class ReportRepository:
         """False, and nothing written, when there is no such report (not one of ours)."""
         params = {"update_id": update_id, "report_id": report_id, "status": status, "description": description}
         return self.session.execute(_ADD_UPDATE, {**params, "updated_at": at}).rowcount == 1
+
+    def progress_of(self, report_ids: set[str]) -> dict[str, PublicProgress]:
+        """The shown status of those of `report_ids` that are reports of ours, locked until the transaction ends."""
+        rows = self.session.execute(_PROGRESS_OF, {"report_ids": sorted(report_ids)}).mappings()
+        return {
+            row["report_id"]: PublicProgress(
+                status=row["public_status"],
+                notes=row["status_notes"],
+                agency_unit=row["agency_unit"],
+                expected_at=as_utc(row["expected_at"]),
+                lifecycle_at=as_utc(row["lifecycle_at"]),
+                updated_at=as_utc(row["updated_at"]),
+            )
+            for row in rows
+        }
+
+    def save_progress(self, progress: dict[str, PublicProgress]) -> None:
+        """Write each report's new shown status: on PostgreSQL in one statement, elsewhere a statement each."""
+        rows = [
+            {"_report_id": report_id, **{column: getattr(shown, field) for column, field in _PROGRESS.items()}}
+            for report_id, shown in progress.items()
+        ]
+        if len(rows) > 1 and self.session.get_bind().dialect.name == "postgresql":
+            update_all(self.session, reports, "report_id", tuple(_PROGRESS), rows)
+        else:
+            for row in rows:
+                self.session.execute(_SAVE_PROGRESS, row)
+
+    def add_updates(self, rows: list[dict]) -> None:
+        """Update history rows (`request_updates`' columns) of reports known to be ours, in one statement."""
+        insert_all(self.session, request_updates, rows)
 
     def updates(
         self, report_ids: tuple[str, ...], start: datetime | None, end: datetime | None, page: int, page_size: int

@@ -95,6 +95,44 @@ class StatusChange:
     expected_at: datetime | None = None
 
 
+@dataclass(frozen=True)
+class PublicProgress:
+    """A report's public status as stored, and `lifecycle_at`: when the step it shows happened."""
+
+    status: str
+    notes: str | None
+    agency_unit: str | None
+    expected_at: datetime | None
+    lifecycle_at: datetime | None
+    updated_at: datetime | None
+
+
+def progress_after(current: PublicProgress, steps: list[tuple[datetime, StatusChange]]) -> PublicProgress | None:
+    """The status after `steps` (when each happened, what it shows), None when none of them moves it on.
+
+    Steps are taken in the order they happened, whatever order they arrived in, and a step older than the one
+    shown is passed over (events may arrive out of order). So a batch of a case's events shows what they would
+    have shown had each arrived alone and in order.
+    """
+    moved = False
+    for at, change in sorted(steps, key=lambda step: step[0]):
+        if current.lifecycle_at is not None and at < current.lifecycle_at:
+            continue
+        expected_at = current.expected_at
+        if change.expected_at is not None or change.status == "closed":
+            expected_at = change.expected_at
+        current = PublicProgress(
+            status=change.status,
+            notes=change.notes,
+            agency_unit=change.agency_unit if change.agency_unit is not None else current.agency_unit,
+            expected_at=expected_at,
+            lifecycle_at=at,
+            updated_at=at,
+        )
+        moved = True
+    return current if moved else None
+
+
 def status_change(event_type: str, payload: dict, unit_name: str) -> StatusChange | None:
     """What a dispatch event means for the report's public status; None for events the public does not see."""
     if event_type == "case_assigned":

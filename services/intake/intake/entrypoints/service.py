@@ -338,7 +338,7 @@ class IntakeService(OpsEndpoints):
     def _progress(self, events):
         retention = timedelta(days=retention_days(self.storage.settings))
         return self.storage.handle_all(
-            events, partial(handlers.record_case_progress, ref=self.reference, retention=retention)
+            events, partial(handlers.record_cases_progress, ref=self.reference, retention=retention), together=True
         )
 
     @event_consumer("dispatch", "case_assigned", batch=True, linger=True)
