@@ -15,6 +15,8 @@ from kombu import Connection, Exchange, Queue
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.exc import OperationalError
 
+from gridlink.runtime import metrics
+from gridlink.runtime.audience import Audience
 from gridlink.runtime.bus import Bus
 from gridlink.runtime.lean_session import LeanSession
 from gridlink.runtime.outbox import OutboxRelay
@@ -142,6 +144,22 @@ def test_unroutable_events_are_each_marked_but_logged_once_per_type(database, ne
     assert logged.fields["event_type"] == "order_created"
 
 
+def message_sent(database, n: int) -> bool:
+    """Commit one `message_sent`; whether it was written."""
+    payload = {
+        "message_id": f"m-{n}",
+        "recipient_id": "S0013",
+        "channel": "inbox",
+        "template_code": "case_assigned",
+        "trigger_event_id": str(uuid.uuid4()),
+        "provider": "inbox",
+    }
+    with database.uow() as uow:
+        written = uow.publish("message_sent", payload, "corr-1") is not None
+        uow.commit()
+    return written
+
+
 def test_a_type_nobody_need_consume_is_dropped_quietly_where_unbound_and_delivered_where_bound(
     runtime_database, new_vhost, caplog
 ):
@@ -152,28 +170,15 @@ def test_a_type_nobody_need_consume_is_dropped_quietly_where_unbound_and_deliver
     amqp = new_vhost()
     relay = OutboxRelay(database.session_factory, metadata.tables["outbox"], Bus(amqp), "test-relay")
 
-    def message_sent(n: int) -> None:
-        payload = {
-            "message_id": f"m-{n}",
-            "recipient_id": "S0013",
-            "channel": "inbox",
-            "template_code": "case_assigned",
-            "trigger_event_id": str(uuid.uuid4()),
-            "provider": "inbox",
-        }
-        with database.uow() as uow:
-            uow.publish("message_sent", payload, "corr-1")
-            uow.commit()
-
-    message_sent(1)
-    message_sent(2)
+    message_sent(database, 1)
+    message_sent(database, 2)
     with caplog.at_level(logging.WARNING, logger="gridlink.runtime.outbox"):
         assert relay.relay_once() == 2
     assert [(r["published_at"] is not None, r["unroutable"]) for r in outbox_rows(database)] == [(True, False)] * 2
     assert not [r for r in caplog.records if "unroutable" in r.getMessage()]
     with Connection(amqp) as conn:
         partner = partner_queue(conn, "notification", "message_sent")
-        message_sent(3)
+        message_sent(database, 3)
         assert relay.relay_once() == 1
         [got] = drain(partner)
         assert json.loads(got.body)["payload"]["message_id"] == "m-3"
@@ -273,3 +278,66 @@ def test_two_relays_side_by_side_publish_each_event_once(database, amqp_uri, bou
     assert len(received) == len(set(received)) == 300
     owners = {r["attempts"] for r in outbox_rows(database)}
     assert owners == {1}  # no row was claimed twice
+
+
+def test_a_type_nobody_binds_is_not_written_until_the_next_probe(runtime_database, new_vhost, caplog):
+    """With an `Audience` (the services' default): the broker returns the first `message_sent`s, and for the probe
+    interval none is written at all; the next one after it probes again. Returns of such a type are no fault: not
+    logged, not counted unroutable."""
+    clock = [1000.0]
+    audience = Audience(5, clock=lambda: clock[0])
+    database = runtime_database("outbox_unheard", metadata, "notification", audience=audience)
+    relay = OutboxRelay(database.session_factory, metadata.tables["outbox"], Bus(new_vhost()), "r", audience=audience)
+    unroutable = metrics.OUTBOX_UNROUTABLE.labels("message_sent")._value.get()
+    unheard = metrics.EVENTS_UNHEARD.labels("message_sent")._value.get()
+
+    assert message_sent(database, 1) and message_sent(database, 2)
+    with caplog.at_level(logging.WARNING, logger="gridlink.runtime.outbox"):
+        assert relay.relay_once() == 2
+    assert [(r["published_at"] is not None, r["unroutable"]) for r in outbox_rows(database)] == [(True, True)] * 2
+    assert not [r for r in caplog.records if "unroutable" in r.getMessage()]
+    assert metrics.OUTBOX_UNROUTABLE.labels("message_sent")._value.get() == unroutable
+
+    clock[0] += 4.9
+    assert not message_sent(database, 3) and not message_sent(database, 4)
+    assert len(outbox_rows(database)) == 2
+    assert metrics.EVENTS_UNHEARD.labels("message_sent")._value.get() == unheard + 2
+
+    clock[0] += 0.2
+    assert message_sent(database, 5)  # the probe
+    assert relay.relay_once() == 1
+    assert not message_sent(database, 6)  # returned again, so unheard again
+
+
+def test_a_type_bound_after_it_went_unheard_is_written_again_from_the_next_probe(runtime_database, new_vhost):
+    clock = [1000.0]
+    audience = Audience(5, clock=lambda: clock[0])
+    database = runtime_database("outbox_heard", metadata, "notification", audience=audience)
+    amqp = new_vhost()
+    relay = OutboxRelay(database.session_factory, metadata.tables["outbox"], Bus(amqp), "r", audience=audience)
+    assert message_sent(database, 1)
+    relay.relay_once()
+    assert not message_sent(database, 2)
+    with Connection(amqp) as conn:
+        partner = partner_queue(conn, "notification", "message_sent")
+        clock[0] += 5
+        assert message_sent(database, 3)
+        assert relay.relay_once() == 1
+        clock[0] += 60  # routed: written from now on, however long after
+        assert all([message_sent(database, 4), message_sent(database, 5)])
+        assert relay.relay_once() == 2
+        got = [json.loads(m.body)["payload"]["message_id"] for m in drain(partner)]
+        partner.delete()
+    assert got == ["m-3", "m-4", "m-5"]
+    assert [r["unroutable"] for r in outbox_rows(database)] == [True, False, False, False]
+
+
+def test_a_type_that_needs_a_consumer_is_written_whether_or_not_one_is_bound(new_vhost, runtime_database):
+    audience = Audience(5)
+    database = runtime_database("outbox_needed", metadata, "volunteer", audience=audience)
+    relay = OutboxRelay(database.session_factory, metadata.tables["outbox"], Bus(new_vhost()), "r", audience=audience)
+    write_events(database, 1)
+    assert relay.relay_once() == 1
+    write_events(database, 2)
+    assert relay.relay_once() == 2
+    assert [r["unroutable"] for r in outbox_rows(database)] == [True] * 3

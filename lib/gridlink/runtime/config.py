@@ -45,6 +45,7 @@ class Settings:
     event_linger: float = 0.2
     retention_days: float = 30.0
     housekeeping_interval: float = 3600.0
+    unheard_probe_seconds: float = 5.0
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -135,6 +136,9 @@ def load_settings(service: str, default_port: int, env: Mapping[str, str] | None
         # fraction of a second lets one transaction mark several commits' rows (about 0.7 fewer transactions per
         # report in intake and dispatch at 12 reports/s, with 0.2), at the cost of marks lagging by up to that.
         relay_mark_delay=float(_number(env, "OUTBOX_MARK_DELAY", "0", float)),
+        # Types published only for whoever binds them are not written while none is bound, and probed again this
+        # often (runtime/audience.py); 0 writes and publishes every one.
+        unheard_probe_seconds=float(_number(env, "EVENTS_UNHEARD_PROBE_SECONDS", "5", float)),
         max_workers=max_workers,
         log_level=env.get("LOG_LEVEL", "INFO").upper(),
         relay_enabled=_flag(env, "OUTBOX_RELAY_ENABLED", True),

@@ -20,6 +20,7 @@ from sqlalchemy.schema import sort_tables
 
 from gridlink.contracts import Envelope, new_envelope
 from gridlink.runtime import metrics
+from gridlink.runtime.audience import Audience
 from gridlink.runtime.config import DEFAULT_PII_KEY
 from gridlink.runtime.handoff import Committed, OutboxHandoff
 from gridlink.runtime.lean_session import LeanSession
@@ -310,8 +311,10 @@ class UnitOfWork:
         source: str,
         handoff: OutboxHandoff | None = None,
         pii_key: str = DEFAULT_PII_KEY,
+        audience: Audience | None = None,
     ):
         self._session_factory = session_factory
+        self._audience = audience
         self._pii_key = pii_key
         self._outbox = metadata.tables["outbox"]
         self._inbox = metadata.tables["processed_events"]
@@ -429,7 +432,14 @@ class UnitOfWork:
 
             write(self.session, self._timers, timer_changes)
 
-    def publish(self, event_type: str, payload: dict, correlation_id: str | None = None, version: int | None = None):
+    def publish(
+        self, event_type: str, payload: dict, correlation_id: str | None = None, version: int | None = None
+    ) -> Envelope | None:
+        """The event, written to the outbox at commit; None, and nothing written, for a type published only for
+        whoever binds it while no queue is bound to it (`audience.py`)."""
+        if self._audience is not None and not self._audience.wanted(event_type):
+            metrics.EVENTS_UNHEARD.labels(event_type).inc()
+            return None
         if correlation_id is None:
             if self.cause is None:
                 raise ValueError(f"{event_type}: a correlation_id is needed when no consumed event caused this work")
@@ -551,6 +561,7 @@ class Database:
         pii_key: str = DEFAULT_PII_KEY,
         pool_size: int = 5,
         max_overflow: int = 10,
+        audience: Audience | None = None,
     ):
         self.engine = (
             make_engine(url)
@@ -564,9 +575,12 @@ class Database:
         self.session_factory = sessionmaker(self.engine, class_=LeanSession, expire_on_commit=False)
         event.listen(self.session_factory, "after_soft_rollback", _forget_rolled_back_rows)
         self.handoff = handoff
+        self.audience = audience
 
     def uow(self) -> UnitOfWork:
-        return self.uow_class(self.session_factory, self.metadata, self.source, self.handoff, self.pii_key)
+        return self.uow_class(
+            self.session_factory, self.metadata, self.source, self.handoff, self.pii_key, audience=self.audience
+        )
 
     def handle(self, consumer: str, envelope: Envelope, handler: Callable[[UnitOfWork, Envelope], None]) -> bool:
         """Run `handler` for a consumed event exactly once per consumer: the inbox row commits with its effect.

@@ -15,6 +15,7 @@ from sqlalchemy import MetaData
 
 from gridlink.contracts import Envelope
 from gridlink.runtime import housekeeping, logs, metrics
+from gridlink.runtime.audience import Audience
 from gridlink.runtime.auth import Principal, TokenError, bearer_token, verify_token
 from gridlink.runtime.bus import Bus
 from gridlink.runtime.db import Database, UnitOfWork, ping
@@ -50,6 +51,7 @@ class Storage(DependencyProvider):
         settings = self.container.config["GRIDLINK"]
         self.settings = settings
         owner = f"{socket.gethostname()}:{os.getpid()}"
+        audience = Audience(settings.unheard_probe_seconds)  # shared by this process's units of work and relay
         # Only a process whose relay runs may lease its rows to itself: otherwise nobody would publish them until
         # the lease expired.
         self.database = Database(
@@ -61,6 +63,7 @@ class Storage(DependencyProvider):
             pii_key=settings.pii_key,
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
+            audience=audience,
         )
         self.bus = Bus(settings.amqp_uri)
         self.relay = OutboxRelay(
@@ -71,6 +74,7 @@ class Storage(DependencyProvider):
             batch=settings.relay_batch,
             handoff=self.database.handoff,
             mark_delay=settings.relay_mark_delay,
+            audience=audience,
         )
         self.timers = TimerScanner(self.database, self.timer_handlers, owner)
 

@@ -31,6 +31,11 @@ OUTBOX_PUBLISHED = Counter(
 OUTBOX_UNROUTABLE = Counter(
     "gridlink_outbox_unroutable_total", "Outbox events the broker returned because no queue was bound.", ["event_type"]
 )
+EVENTS_UNHEARD = Counter(
+    "gridlink_events_unheard_total",
+    "Events of a type published only for whoever binds it, not written while no queue was bound to it.",
+    ["event_type"],
+)
 OUTBOX_PUBLISH_FAILURES = Counter(
     "gridlink_outbox_publish_failures_total", "Outbox publishes that failed and will be retried."
 )

@@ -21,8 +21,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import ARRAY, Table, any_, bindparam, func, select, update
 from sqlalchemy.orm import sessionmaker
 
-from gridlink.contracts import needs_consumer
 from gridlink.runtime import metrics
+from gridlink.runtime.audience import Audience
 from gridlink.runtime.bus import Bus
 from gridlink.runtime.confirms import SENT, UNROUTABLE, Outgoing
 from gridlink.runtime.handoff import OutboxHandoff
@@ -48,6 +48,7 @@ class OutboxRelay:
         lease: timedelta = timedelta(seconds=30),
         handoff: OutboxHandoff | None = None,
         mark_delay: float = 0.0,
+        audience: Audience | None = None,
     ):
         self.session_factory = session_factory
         self.outbox = outbox
@@ -58,6 +59,8 @@ class OutboxRelay:
         self.handoff = handoff
         # Sent rows are marked at most `mark_delay` seconds late, several batches in one transaction (see `mark`).
         self.mark_delay = mark_delay
+        # Learns from each publish whether anyone listens to the types published for whoever binds them.
+        self.audience = audience or Audience(0)
         self._unmarked: dict[bool, list[str]] = {False: [], True: []}  # unroutable? -> event ids
         self._unroutable_logged: set[str] = set()  # event types already logged as unroutable
         self._unmarked_since: float | None = None
@@ -182,7 +185,7 @@ class OutboxRelay:
                     r.body.encode("utf-8"),
                     r.event_id,
                     r.correlation_id,
-                    mandatory=needs_consumer(r.event_type),
+                    mandatory=self.audience.mandatory(r.event_type),
                 )
                 for r in rows
             ]
@@ -193,10 +196,13 @@ class OutboxRelay:
         now = datetime.now(UTC)
         for row, outcome in zip(rows, outcomes, strict=True):
             if outcome == SENT:
+                self.audience.routed(row.event_type)
                 sent.append(row.event_id)
                 metrics.OUTBOX_PUBLISHED.labels(row.event_type).inc()
                 created = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=UTC)
                 metrics.OUTBOX_LAG.observe(max(0.0, (now - created).total_seconds()))
+            elif outcome == UNROUTABLE and self.audience.returned(row.event_type):
+                unroutable.append(row.event_id)  # a probe's answer: nobody binds it now, which is no fault
             elif outcome == UNROUTABLE:
                 # No queue is bound for this type: nobody subscribes (yet, or any more: a deprecated type). Kept
                 # as a row and counted; logged once per type, as a line per event would flood the log.
