@@ -24,8 +24,9 @@ class MessageFailedV1(MessageSentV1):
 
 
 # Published for whoever binds it, and normally nobody does: no GridLink service consumes `message_sent` (the
-# console's case view reads a case's messages from notification), so the broker drops it quietly where no partner
-# has bound it, instead of returning every one to the publisher as unroutable.
+# console's case view reads a case's messages from notification). While no queue is bound to it, notification
+# writes none, and probes again every few seconds (gridlink/runtime/audience.py); a queue bound to it gets every
+# one from the next probe on.
 NO_CONSUMER_NEEDED = ("message_sent",)
 
 EVENTS = {
