@@ -113,6 +113,12 @@ def test_operations_say_who_sends(document):
             assert actions[event_type] == "receive"
 
 
+def test_only_a_type_published_for_whoever_binds_it_says_when_it_is_not_published(document):
+    described = {name for name, op in document["operations"].items() if "description" in op}
+    assert described == {"publish-notification-message_sent"}
+    assert "EVENTS_UNHEARD_PROBE_SECONDS" in document["operations"]["publish-notification-message_sent"]["description"]
+
+
 def test_personal_data_events_are_marked(document):
     for message in document["components"]["messages"].values():
         marked = {"name": "personal-data"} in message.get("tags", [])

@@ -34,6 +34,15 @@ class Unconvertible(TypeError):
     """A marshmallow field or validator this converter does not know: extend it rather than guess."""
 
 
+# What a partner binding a type published for whoever binds it needs to know (gridlink/runtime/audience.py).
+UNHEARD = (
+    "Published for whoever binds it: no GridLink service consumes it. While no queue is bound to it the publisher "
+    "writes none, and tries one again every EVENTS_UNHEARD_PROBE_SECONDS (5 s by default); a queue bound in the "
+    "meantime receives it from the next try on. With EVENTS_UNHEARD_PROBE_SECONDS=0 every one is published, "
+    "without mandatory."
+)
+
+
 def personal(event_type: str) -> bool:
     """Personal data travels only to notification; no partner may bind these routing keys (deploy/base/broker)."""
     return event_type.endswith("_contact_registered")
@@ -314,6 +323,8 @@ def build() -> dict[str, Any]:
                     "amqp": {"deliveryMode": 2, "mandatory": True, "ack": True, "bindingVersion": AMQP_BINDING_VERSION}
                 },
             }
+            if ours and not contract.needs_consumer:
+                operations[f"publish-{channel_id}"]["description"] = UNHEARD
     for channel in channels.values():
         channel["messages"] = dict(sorted(channel["messages"].items()))
     return {
