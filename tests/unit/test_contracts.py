@@ -149,9 +149,9 @@ def test_with_no_version_a_type_resolves_to_its_newest_contract():
         contract_for("no_such_event")
 
 
-def test_only_types_published_for_whoever_binds_them_go_without_mandatory():
-    """The relay publishes `mandatory` (a type no queue receives is reported as unroutable) unless the contract
-    says nobody need consume it: notification's `message_sent`, since no GridLink service does."""
+def test_only_message_sent_is_published_for_whoever_binds_it():
+    """A type no queue receives is a fault to report, unless the contract says nobody need consume it:
+    notification's `message_sent`, since no GridLink service does (how it is then published: `audience.py`)."""
     assert needs_consumer("message_sent") is False
     assert contract_for("message_sent").needs_consumer is False
     assert all(needs_consumer(t) for t in ("case_assigned", "message_failed", "report_accepted", "anything_else"))

@@ -38,8 +38,8 @@ class Contract:
     summary: str
     # Types several publishers share (partner departments): any of these may publish it; empty means only `source`.
     sources: tuple[str, ...] = ()
-    # False for a type published for whoever binds it: with no queue bound, the broker drops it rather than return
-    # it to the publisher as unroutable (the events module's NO_CONSUMER_NEEDED).
+    # False for a type published for whoever binds it (the events module's NO_CONSUMER_NEEDED): no queue bound to it
+    # is no fault, and the publisher writes none while none is (gridlink/runtime/audience.py).
     needs_consumer: bool = True
 
     def published_by(self, source: str) -> bool:
@@ -103,12 +103,12 @@ def contract_for(event_type: str, version: int | None = None) -> Contract:
         raise InvalidEvent(f"unknown event type {event_type!r} at version {version}") from None
 
 
-# Types published `mandatory` (returned as unroutable when no queue is bound): all but NO_CONSUMER_NEEDED's.
+# Types published for whoever binds them: NO_CONSUMER_NEEDED's.
 _OPTIONAL_AUDIENCE = frozenset(c.type for c in _ALL.values() if not c.needs_consumer)
 
 
 def needs_consumer(event_type: str) -> bool:
-    """Whether an event of this type is published `mandatory`, so that one no queue receives is reported."""
+    """Whether an event of this type that no queue receives is a fault to report (all but NO_CONSUMER_NEEDED's)."""
     return event_type not in _OPTIONAL_AUDIENCE
 
 

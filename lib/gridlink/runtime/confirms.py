@@ -28,8 +28,8 @@ class Outgoing:
     body: bytes
     message_id: str
     correlation_id: str
-    # `mandatory`: returned as unroutable when no queue is bound. Off for a type nobody need consume, which the
-    # broker then drops quietly, sparing the publisher a return per event (docs/performance.md, Optimisation 35).
+    # `mandatory`: returned as unroutable when no queue is bound. Off only for a type nobody need consume when its
+    # probing is off (`Audience.mandatory`): the broker then drops it quietly instead of returning each one.
     mandatory: bool = True
 
 
