@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -287,4 +288,46 @@ def test_a_lingering_consumer_gathers_a_trickle_into_a_few_batches(container_fac
     assert effect_ids(engine) == sorted(e.event_id for e in envelopes)
     assert sum(messaging_service.BATCH_SIZES) == 8
     assert len(messaging_service.BATCH_SIZES) <= 4, messaging_service.BATCH_SIZES  # 160 ms of events, 200 ms batches
+    engine.dispose()
+
+
+def trickle(amqp: str, envelopes, gap: float) -> None:
+    bus = Bus(amqp)
+    for envelope in envelopes:
+        body = json.dumps(envelope.to_wire()).encode()
+        bus.publish_event("dispatch.events", envelope.type, body, envelope.event_id, envelope.correlation_id)
+        time.sleep(gap)
+
+
+def test_a_batching_consumer_gathers_a_flowing_trickle(container_factory, new_vhost, new_database):
+    amqp = new_vhost()
+    engine, settings = service_settings("rbatch", amqp, new_database)
+    assert settings.event_flow_linger == 0.05
+    # Longer than the default, so a slow machine's late publishes still count as one flow.
+    settings = replace(settings, event_flow_linger=0.3)
+    container_factory(BatchingTestService, settings.nameko_config()).start()
+    envelopes = [case_assigned() for _ in range(8)]
+
+    trickle(amqp, envelopes, 0.02)  # each would arrive alone, with nothing waiting beside it
+
+    wait_for(lambda: len(effect_ids(engine)) == 8, what="every event of the trickle")
+    assert effect_ids(engine) == sorted(e.event_id for e in envelopes)
+    assert sum(messaging_service.BATCH_SIZES) == 8
+    # The first opens no wait (nothing came before it); the ones after it flow, and wait for each other.
+    assert len(messaging_service.BATCH_SIZES) <= 3, messaging_service.BATCH_SIZES
+    engine.dispose()
+
+
+def test_a_lone_event_is_not_held_back_by_the_flow_linger(container_factory, new_vhost, new_database):
+    amqp = new_vhost()
+    engine, settings = service_settings("rbatch", amqp, new_database)
+    # Were a lone event held for the flow linger, it would not be handled within the wait below.
+    settings = replace(settings, event_flow_linger=60.0)
+    container_factory(BatchingTestService, settings.nameko_config()).start()
+    lone = case_assigned()
+
+    trickle(amqp, [lone], 0)
+
+    wait_for(lambda: effect_ids(engine) == [lone.event_id], timeout=15, what="the lone event, at once")
+    assert messaging_service.BATCH_SIZES == [1]
     engine.dispose()

@@ -46,6 +46,8 @@ def test_the_environment_overrides_each_default():
         ({"RETRY_DELAYS": "0"}, "positive"),
         ({"OUTBOX_RELAY_ENABLED": "maybe"}, "boolean"),
         ({"OUTBOX_MARK_DELAY": "-0.1"}, "negative"),
+        ({"EVENT_FLOW_LINGER": "-0.05"}, "negative"),
+        ({"EVENT_FLOW_LINGER": "soon"}, "EVENT_FLOW_LINGER"),
         ({"RUNTIME_RETENTION_DAYS": "0.5"}, "at least 1"),
         ({"HOUSEKEEPING_INTERVAL": "0"}, "positive"),
     ],
@@ -65,3 +67,9 @@ def test_pruning_is_on_for_30_days_by_default_and_0_days_keeps_everything():
     default = load_settings("intake", 8001, {})
     assert (default.retention_days, default.housekeeping_interval) == (30.0, 3600.0)
     assert load_settings("intake", 8001, {"RUNTIME_RETENTION_DAYS": "0"}).retention_days == 0.0
+
+
+def test_batches_wait_briefly_while_events_flow_unless_switched_off():
+    assert load_settings("dispatch", 8002, {}).event_flow_linger == 0.05
+    assert load_settings("dispatch", 8002, {"EVENT_FLOW_LINGER": "0"}).event_flow_linger == 0.0
+    assert load_settings("dispatch", 8002, {"EVENT_FLOW_LINGER": "0.02"}).event_flow_linger == 0.02

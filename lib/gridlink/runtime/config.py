@@ -43,6 +43,7 @@ class Settings:
     db_max_overflow: int = 10
     event_batch: int = 20
     event_linger: float = 0.2
+    event_flow_linger: float = 0.05
     retention_days: float = 30.0
     housekeeping_interval: float = 3600.0
     unheard_probe_seconds: float = 5.0
@@ -158,6 +159,10 @@ def load_settings(service: str, default_port: int, env: Mapping[str, str] | None
         # How long a lingering consumer's batch waits for more events (seconds): well inside the console's live
         # board refresh (0.5 s), and long enough to gather a report's messages.
         event_linger=max(0.0, float(_number(env, "EVENT_LINGER", "0.2", float))),
+        # How long any other batching consumer's batch waits for more while events flow (the previous one arrived
+        # within this time): in a burst each hop then takes several events in one transaction, at a cost of this
+        # much latency per hop; a lone event is not delayed. 0: only what arrived together is batched.
+        event_flow_linger=float(_number(env, "EVENT_FLOW_LINGER", "0.05", float)),
         retention_days=_retention_days(env),
         housekeeping_interval=_housekeeping_interval(env),
         extra={k: v for k, v in env.items() if k.startswith(service.upper() + "_")},
