@@ -15,6 +15,7 @@ import logging
 import random
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -26,7 +27,7 @@ from gridlink.runtime.db import UNAVAILABLE_PAUSES, while_unavailable
 from notification import metrics
 from notification.adapters.providers import Accepted, Outgoing, ProviderError, Providers
 from notification.adapters.reference import NotificationReference
-from notification.adapters.repository import NotificationUnitOfWork
+from notification.adapters.repository import ComposeReads, ComposeRequest, NotificationUnitOfWork
 from notification.domain.errors import InvalidPreferences, MessageNotFound
 from notification.domain.model import CONTACT_FIELDS, Attempt, Contact, Message
 from notification.domain.policy import Decision, Preferences, admit, dedup_key, digest_due
@@ -85,9 +86,78 @@ class Notifier:
 # --- events -> messages ---------------------------------------------------------------------------------------
 
 
-def on_event(uow: NotificationUnitOfWork, event: Envelope, notifier: Notifier) -> None:
-    """Turn one consumed event into messages, per the rules; the caller's inbox row makes this happen once."""
+# Composing for one person: (trigger event id, person, template) -> the rendered messages and what was read for them.
+Prepared = dict[tuple[str, str, str], tuple[list[Message], ComposeReads]]
+
+
+def on_events(uow: NotificationUnitOfWork, events: list[Envelope], notifier: Notifier) -> None:
+    """A batch of one consumer's events in one transaction, each as `on_event` would handle it alone, at one moment.
+
+    What composing needs to read for the staff who appear once in the batch is read first, in one statement on
+    PostgreSQL, instead of one per person: nothing composed for someone else in the batch can change what is read
+    for them. Residents (`LATE_ADDRESS_PREFIXES`) are read just before their messages are composed, as one by one:
+    their address comes on its own event, and reading them all ahead made the receipts' batches outrun those
+    events, so nearly every receipt was held for its address and released later, which cost what the shared read
+    saved (docs/performance.md, "Tried and dropped: one read for everyone a batch composes for").
+    """
     now = notifier.clock()
+    prepared = _read_ahead(uow, events, notifier, now)
+    cause = uow.cause
+    try:
+        for event in events:
+            uow.cause = event  # the events it publishes name it as their cause
+            on_event(uow, event, notifier, now, prepared)
+    finally:
+        uow.cause = cause
+
+
+def _read_ahead(uow: NotificationUnitOfWork, events: list[Envelope], notifier: Notifier, now: datetime) -> Prepared:
+    if any(event.type in CONTACT_EVENTS for event in events):
+        return {}  # a contact changes what is read for the person: each is read after it, as before
+    policy = notifier.ref.policy
+    jobs: list[tuple[Envelope, Rule, str]] = []
+    seen: Counter[str] = Counter()
+    for event in events:
+        for rule in notifier.ref.rules.for_event(event.source, event.type):
+            if not rule.applies_to(event.payload):
+                continue
+            recipients = rule.recipients_of(event.payload)
+            seen.update(recipients)
+            if rule.at is None:  # a reminder's rule composes rarely and at its own moment: read then
+                jobs.extend((event, rule, recipient) for recipient in recipients)
+    jobs = [job for job in jobs if seen[job[2]] == 1 and not job[2].startswith(LATE_ADDRESS_PREFIXES)]
+    if len(jobs) < 2:
+        return {}
+    rendered = [
+        _rendered(notifier, rule, event.event_id, event.correlation_id, event.payload, recipient, now)
+        for event, rule, recipient in jobs
+    ]
+    requests = [
+        ComposeRequest(
+            event.event_id,
+            recipient,
+            rule.template,
+            [m.dedup_key for m in messages],
+            [m.channel for m in messages if m.channel in policy.rate_limited_channels],
+        )
+        for (event, rule, recipient), messages in zip(jobs, rendered, strict=True)
+    ]
+    reads = uow.messages.compose_reads_many(requests, now - policy.dedup_window, now - policy.rate_limit_window)
+    return {
+        (r.trigger_event_id, r.recipient_id, r.template_code): (messages, read)
+        for r, messages, read in zip(requests, rendered, reads, strict=True)
+    }
+
+
+def on_event(
+    uow: NotificationUnitOfWork,
+    event: Envelope,
+    notifier: Notifier,
+    now: datetime | None = None,
+    prepared: Prepared | None = None,
+) -> None:
+    """Turn one consumed event into messages, per the rules; the caller's inbox row makes this happen once."""
+    now = now or notifier.clock()
     if event.type in CONTACT_EVENTS:
         _register_contact(uow, notifier, event.payload, now)
     for rule in notifier.ref.rules.for_event(event.source, event.type):
@@ -106,7 +176,7 @@ def on_event(uow: NotificationUnitOfWork, event: Envelope, notifier: Notifier) -
                     correlation_id=event.correlation_id,
                 )
                 continue
-        _compose(uow, notifier, rule, event.event_id, event.correlation_id, event.payload, now)
+        _compose(uow, notifier, rule, event.event_id, event.correlation_id, event.payload, now, prepared)
     uow.commit()
 
 
@@ -132,6 +202,7 @@ def _compose(
     correlation_id: str,
     payload: dict[str, Any],
     now: datetime,
+    prepared: Prepared | None = None,
 ) -> None:
     """Compose the rule's messages for each recipient: a few batched reads and writes per person, not per channel.
 
@@ -139,33 +210,29 @@ def _compose(
     they never count toward each other: deciding them all from reads made before any is written decides exactly
     what writing them one by one did. Another rule's messages for the same event are written before its turn.
     """
-    ref, policy = notifier.ref, notifier.ref.policy
+    policy = notifier.ref.policy
     priority = rule.priority_of(payload)
-    # Each channel once (one message per event, person, template and channel), if switched on in this deployment.
-    channels = [c for c in dict.fromkeys(rule.channels) if c in notifier.providers.channels]
-    scope_code = payload.get("grid_code") or payload.get("unit_code")
     for recipient in rule.recipients_of(payload):
-        # Rendered for every channel before knowing which already have the message (only a redelivery's do), so
-        # that one read learns that, the duplicates and the rate counts.
-        rendered = [
-            _render(ref, rule, channel, recipient, payload, trigger_event_id, correlation_id, priority, scope_code, now)
-            for channel in channels
-        ]
-        # Counted per channel: each channel is its own stream of interruptions for the person.
-        limited = [m.channel for m in rendered if m.channel in policy.rate_limited_channels]
-        reads = uow.messages.compose_reads(
-            trigger_event_id,
-            recipient,
-            rule.template,
-            [m.dedup_key for m in rendered],
-            now - policy.dedup_window,
-            limited,
-            now - policy.rate_limit_window,
-        )
+        ready = (prepared or {}).pop((trigger_event_id, recipient, rule.template), None)
+        if ready is not None:
+            rendered, reads = ready
+        else:
+            rendered = _rendered(notifier, rule, trigger_event_id, correlation_id, payload, recipient, now)
+            # Counted per channel: each channel is its own stream of interruptions for the person.
+            limited = [m.channel for m in rendered if m.channel in policy.rate_limited_channels]
+            reads = uow.messages.compose_reads(
+                trigger_event_id,
+                recipient,
+                rule.template,
+                [m.dedup_key for m in rendered],
+                now - policy.dedup_window,
+                limited,
+                now - policy.rate_limit_window,
+            )
         composed = [m for m in rendered if m.channel not in reads.existing]
         if not composed:
             continue
-        directory = _directory(ref, recipient, reads.stored)
+        directory = _directory(notifier.ref, recipient, reads.stored)
         duplicates, sent = reads.duplicates, reads.sent
         attempts: list[Attempt] = []
         for message in composed:
@@ -185,6 +252,29 @@ def _compose(
             if message.status == "pending" and message.channel == "inbox":
                 attempts += _deliver_locally(notifier, message, directory, now)
         _store_composed(uow, notifier, composed, attempts, directory, now)
+
+
+def _rendered(
+    notifier: Notifier,
+    rule: Rule,
+    trigger_event_id: str,
+    correlation_id: str,
+    payload: dict[str, Any],
+    recipient: str,
+    now: datetime,
+) -> list[Message]:
+    """The rule's message for the person on each of its channels switched on in this deployment (each channel once:
+    one message per event, person, template and channel). Rendered for every channel before knowing which already
+    have the message (only a redelivery's do), so that one read learns that, the duplicates and the rate counts."""
+    channels = [c for c in dict.fromkeys(rule.channels) if c in notifier.providers.channels]
+    priority = rule.priority_of(payload)
+    scope_code = payload.get("grid_code") or payload.get("unit_code")
+    return [
+        _render(
+            notifier.ref, rule, channel, recipient, payload, trigger_event_id, correlation_id, priority, scope_code, now
+        )
+        for channel in channels
+    ]
 
 
 def _render(

@@ -110,6 +110,43 @@ _AWAITING_ADDRESS = select(messages).where(
 _RECIPIENT = select(recipients).where(recipients.c.recipient_id == bindparam("recipient_id"))
 
 
+# `_COMPOSE_READS` for several people at once (PostgreSQL): each branch takes arrays, so the SQL is the same for any
+# number of people and the lean session sends it straight to the driver. Rows: (what, a, b, c, d, count,
+# *directory); existing (trigger event, person, template, channel), duplicate (dedup key, message id), sent (person,
+# channel, count), directory (person, *entry).
+_DIRECTORY_NULLS = ", ".join(f"CAST(NULL AS TEXT) AS {f}" for f in _DIRECTORY_FIELDS)
+_COMPOSE_READS_MANY = text(
+    f"""
+    SELECT 'existing', trigger_event_id, recipient_id, template_code, channel, CAST(NULL AS INTEGER), {_DIRECTORY_NULLS}
+    FROM messages WHERE trigger_event_id = ANY(:trigger_event_ids) AND recipient_id = ANY(:recipient_ids)
+    UNION ALL
+    SELECT 'duplicate', dedup_key, message_id, NULL, NULL, NULL, {_DIRECTORY_NULLS}
+    FROM messages WHERE dedup_key = ANY(:dedup_keys) AND created_at >= :since AND status = ANY(:live)
+    UNION ALL
+    SELECT 'sent', recipient_id, channel, NULL, NULL, CAST(count(*) AS INTEGER), {_DIRECTORY_NULLS}
+    FROM messages WHERE recipient_id = ANY(:recipient_ids) AND channel = ANY(:channels)
+        AND created_at >= :rate_since AND status = ANY(:reaching)
+    GROUP BY recipient_id, channel
+    UNION ALL
+    SELECT 'directory', recipient_id, NULL, NULL, NULL, NULL, {", ".join(_DIRECTORY_FIELDS)}
+    FROM recipients WHERE recipient_id = ANY(:recipient_ids)
+    """
+).bindparams(
+    bindparam("since", type_=messages.c.created_at.type), bindparam("rate_since", type_=messages.c.created_at.type)
+)
+
+
+@dataclass(frozen=True)
+class ComposeRequest:
+    """What `compose_reads` is asked for one person, template and event."""
+
+    trigger_event_id: str
+    recipient_id: str
+    template_code: str
+    dedup_keys: list[str]
+    limited_channels: list[str]
+
+
 @dataclass(frozen=True)
 class ComposeReads:
     existing: set[str]  # channels that already have the message
@@ -235,6 +272,62 @@ class MessageRepository:
             else:
                 stored = _directory_entry(recipient_id, dict(zip(_DIRECTORY_FIELDS, directory, strict=True)))
         return ComposeReads(existing, duplicates, sent, stored)
+
+    def compose_reads_many(
+        self, requests: list[ComposeRequest], dedup_since: datetime, rate_since: datetime
+    ) -> list[ComposeReads]:
+        """`compose_reads` for several people, each asked for once, in request order: on PostgreSQL in one
+        statement, elsewhere one each. Nothing held back for any of them may be waiting (`write_held`): the caller
+        asks before composing anything for them."""
+        if self.session.get_bind().dialect.name != "postgresql":
+            return [
+                self.compose_reads(
+                    r.trigger_event_id,
+                    r.recipient_id,
+                    r.template_code,
+                    r.dedup_keys,
+                    dedup_since,
+                    r.limited_channels,
+                    rate_since,
+                )
+                for r in requests
+            ]
+        params = {
+            "trigger_event_ids": sorted({r.trigger_event_id for r in requests}),
+            "recipient_ids": sorted({r.recipient_id for r in requests}),
+            "dedup_keys": sorted({k for r in requests for k in r.dedup_keys}),
+            "channels": sorted({c for r in requests for c in r.limited_channels}),
+            "since": dedup_since,
+            "rate_since": rate_since,
+            "live": list(_LIVE),
+            "reaching": list(_REACHING),
+        }
+        existing: set[tuple[str, str, str, str]] = set()
+        duplicates: dict[str, str] = {}
+        sent: dict[tuple[str, str], int] = {}
+        stored: dict[str, tuple[Contact, dict | None]] = {}
+        for what, a, b, c, d, count, *directory in self.session.execute(_COMPOSE_READS_MANY, params):
+            if what == "existing":
+                existing.add((a, b, c, d))
+            elif what == "duplicate":
+                duplicates.setdefault(a, b)
+            elif what == "sent":
+                sent[(a, b)] = count
+            else:
+                stored[a] = _directory_entry(a, dict(zip(_DIRECTORY_FIELDS, directory, strict=True)))
+        return [
+            ComposeReads(
+                {
+                    ch
+                    for (t, p, tpl, ch) in existing
+                    if (t, p, tpl) == (r.trigger_event_id, r.recipient_id, r.template_code)
+                },
+                {k: duplicates[k] for k in r.dedup_keys if k in duplicates},
+                {ch: sent.get((r.recipient_id, ch), 0) for ch in r.limited_channels},
+                stored.get(r.recipient_id),
+            )
+            for r in requests
+        ]
 
     def awaiting_digest(self, recipient_id: str, channel: str) -> list[Message]:
         self._write_held(recipient_id)

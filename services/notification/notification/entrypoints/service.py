@@ -109,7 +109,9 @@ class NotificationService(OpsEndpoints):
     }
 
     def _on(self, events):
-        return self.storage.handle_all(events, partial(handlers.on_event, notifier=self.storage.notifier))
+        return self.storage.handle_all(
+            events, partial(handlers.on_events, notifier=self.storage.notifier), together=True
+        )
 
     # One consumer per (source, event type); what each becomes is in notification-rules.json.
     @event_consumer("dispatch", "case_assigned", batch=True)
