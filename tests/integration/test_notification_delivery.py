@@ -906,26 +906,3 @@ def test_a_batch_of_receipts_reads_each_reporter_just_before_composing_for_them(
     assert len([s for s in sent if s.startswith("SELECT") and "UNION" in s]) == len(reports)
     for report_id in reports:
         assert world.messages(report_id), "every receipt composed"
-
-
-def test_a_batch_of_addresses_is_stored_together_merged_in_order_and_releases_what_awaited_them(world, backend):
-    waiting, new, twice = (str(uuid.uuid4()) for _ in range(3))
-    world.consume(report_accepted(waiting))  # its receipt is held for the address
-    world.clock.now = NOON + timedelta(minutes=2)
-    batch = [
-        contact(waiting),
-        contact(new),
-        contact(twice, email="zhang@example.cn", wechat_openid=None),
-        contact(twice, phone="13700000000"),  # the later phone wins; no e-mail keeps the earlier one
-    ]
-
-    sent = statements_of(world, lambda: world.consume_together(*batch))
-
-    upserts = [s for s in sent if s.startswith("INSERT INTO recipients")]
-    assert len(upserts) == (1 if backend == "postgresql" else 3)  # three people; elsewhere one statement each
-    with world.database.uow() as uow:
-        stored, _ = uow.recipients.get(f"reporter:{twice}")
-        assert (stored.phone, stored.email, stored.wechat_openid) == ("13700000000", "zhang@example.cn", "openid-zhang")
-        assert uow.recipients.get(f"reporter:{new}")[0].phone == "13900001234"
-    world.at(NOON + timedelta(minutes=2))
-    assert world.one(waiting, "sms").status == "sent" and world.one(waiting, "wechat").status == "sent"

@@ -101,42 +101,14 @@ def on_events(uow: NotificationUnitOfWork, events: list[Envelope], notifier: Not
     saved (docs/performance.md, "Tried and dropped: one read for everyone a batch composes for").
     """
     now = notifier.clock()
-    registered = _register_contacts_ahead(uow, events, notifier, now)
     prepared = _read_ahead(uow, events, notifier, now)
     cause = uow.cause
     try:
         for event in events:
             uow.cause = event  # the events it publishes name it as their cause
-            on_event(uow, event, notifier, now, prepared, registered)
+            on_event(uow, event, notifier, now, prepared)
     finally:
         uow.cause = cause
-
-
-def _register_contacts_ahead(
-    uow: NotificationUnitOfWork, events: list[Envelope], notifier: Notifier, now: datetime
-) -> bool:
-    """Store a batch's addresses in one statement on PostgreSQL, not one an event, when they only store addresses:
-    a contact event that also composes (a party's referral) registers just before its own messages, as one by one.
-    Several addresses for one person in the batch are merged in order, as storing them one by one merges them."""
-    contacts = [event for event in events if event.type in CONTACT_EVENTS]
-    if len(contacts) < 2 or any(notifier.ref.rules.for_event(e.source, e.type) for e in contacts):
-        return False
-    merged: dict[str, Contact] = {}
-    last: dict[str, Envelope] = {}  # the event whose address completed the person's: the cause of what it releases
-    for event in contacts:
-        contact = _contact_of(event.payload)
-        earlier = merged.get(contact.recipient_id)
-        merged[contact.recipient_id] = earlier.updated_with(contact) if earlier else contact
-        last[contact.recipient_id] = event
-    cause = uow.cause
-    try:
-        for recipient, (stored, awaited) in uow.recipients.merge_contacts_awaited(list(merged.values())).items():
-            if awaited:
-                uow.cause = last[recipient]
-                _release_awaiting(uow, notifier, recipient, stored, now)
-    finally:
-        uow.cause = cause
-    return True
 
 
 def _read_ahead(uow: NotificationUnitOfWork, events: list[Envelope], notifier: Notifier, now: datetime) -> Prepared:
@@ -183,12 +155,10 @@ def on_event(
     notifier: Notifier,
     now: datetime | None = None,
     prepared: Prepared | None = None,
-    registered: bool = False,
 ) -> None:
-    """Turn one consumed event into messages, per the rules; the caller's inbox row makes this happen once.
-    `registered`: the batch already stored the contact events' addresses."""
+    """Turn one consumed event into messages, per the rules; the caller's inbox row makes this happen once."""
     now = now or notifier.clock()
-    if event.type in CONTACT_EVENTS and not registered:
+    if event.type in CONTACT_EVENTS:
         _register_contact(uow, notifier, event.payload, now)
     for rule in notifier.ref.rules.for_event(event.source, event.type):
         if not rule.applies_to(event.payload):
@@ -457,23 +427,11 @@ def _admit(
 
 def _register_contact(uow: NotificationUnitOfWork, notifier: Notifier, payload: dict[str, Any], now: datetime) -> None:
     """Store the address; the messages waiting for one go now, those whose channel still has none wait on."""
-    stored, awaited = uow.recipients.merge_contact_awaited(_contact_of(payload))
-    if awaited:
-        _release_awaiting(uow, notifier, payload["recipient_id"], stored, now)
-
-
-def _contact_of(payload: dict[str, Any]) -> Contact:
-    return Contact(payload["recipient_id"], **{f: payload.get(f) for f in CONTACT_FIELDS})
-
-
-def _release_awaiting(
-    uow: NotificationUnitOfWork,
-    notifier: Notifier,
-    recipient: str,
-    stored: tuple[Contact, dict | None],
-    now: datetime,
-) -> None:
-    """The person's messages held awaiting an address: those it now reaches go, the others wait on or are settled."""
+    recipient = payload["recipient_id"]
+    contact = Contact(recipient, **{f: payload.get(f) for f in CONTACT_FIELDS})
+    stored, awaited = uow.recipients.merge_contact_awaited(contact)
+    if not awaited:
+        return
     waiting = uow.messages.awaiting_address(recipient)
     directory = _directory(notifier.ref, recipient, stored)
     released = []

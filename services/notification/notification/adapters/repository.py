@@ -441,24 +441,6 @@ class RecipientRepository:
         row = self._upsert(_MERGE_CONTACT, contact.recipient_id, values).mappings().one()
         return _directory_entry(contact.recipient_id, row), bool(row["awaiting"])
 
-    def merge_contacts_awaited(self, contacts: list[Contact]) -> dict[str, tuple[tuple[Contact, dict | None], bool]]:
-        """`merge_contact_awaited` for several people, each once: on PostgreSQL in one statement (arrays, so the
-        SQL is the same for any number), elsewhere one each. Keyed by person."""
-        if self.session.get_bind().dialect.name != "postgresql":
-            return {c.recipient_id: self.merge_contact_awaited(c) for c in contacts}
-        self._write_held(None)
-        # In person order, so two batches that share people take their rows' locks in one order, not a deadlock.
-        contacts = sorted(contacts, key=lambda c: c.recipient_id)
-        params = {f: [getattr(c, f) for c in contacts] for f in CONTACT_FIELDS}
-        rows = self.session.execute(
-            _MERGE_CONTACTS,
-            {"recipient_ids": [c.recipient_id for c in contacts], **params, "updated_at": datetime.now(UTC)},
-        )
-        return {
-            row["recipient_id"]: (_directory_entry(row["recipient_id"], row), bool(row["awaiting"]))
-            for row in rows.mappings()
-        }
-
     def save_preferences(self, recipient_id: str, preferences: dict) -> None:
         values = {"preferences": json.dumps(preferences, ensure_ascii=False)}
         self._upsert(_SAVE_PREFERENCES, recipient_id, values)
@@ -495,20 +477,6 @@ _MERGE_CONTACT = _recipient_upsert(
         " AND messages.status = 'pending' AND messages.status_reason = 'awaiting_address') AS awaiting",
     ),
 )
-# `_MERGE_CONTACT` for many people at once (PostgreSQL only): the same SET, from arrays of each field.
-_MERGE_CONTACTS = text(
-    f"""
-    INSERT INTO recipients (recipient_id, {", ".join(CONTACT_FIELDS)}, updated_at)
-    SELECT given.*, :updated_at FROM unnest(CAST(:recipient_ids AS TEXT[]),
-        {", ".join(f"CAST(:{f} AS TEXT[])" for f in CONTACT_FIELDS)}) AS given
-    ON CONFLICT (recipient_id) DO UPDATE SET
-        {", ".join(f"{f} = coalesce(nullif(excluded.{f}, ''), recipients.{f})" for f in CONTACT_FIELDS)},
-        updated_at = excluded.updated_at
-    RETURNING recipient_id, {", ".join(_DIRECTORY_FIELDS)},
-        EXISTS (SELECT 1 FROM messages WHERE messages.recipient_id = recipients.recipient_id
-            AND messages.status = 'pending' AND messages.status_reason = 'awaiting_address') AS awaiting
-    """
-).bindparams(bindparam("updated_at", type_=recipients.c.updated_at.type))
 _SAVE_PREFERENCES = _recipient_upsert(
     ("preferences",), {"preferences": "excluded.preferences", "updated_at": "excluded.updated_at"}
 )
