@@ -406,14 +406,14 @@ class HttpEntrypoint(HttpRequestHandler):
         super().__init__(method, url, **kwargs)
 
     def setup(self):
+        from gridlink.runtime.dependencies import Storage  # it imports this module
+
         super().setup()
         self.error_map: dict[type[Exception], type[ApiError]] = getattr(self.container.service_cls, "http_errors", {})
         # Mapped errors are the caller's fault: nameko logs them as warnings, not as errors with a traceback.
         self.expected_exceptions = (ApiError, ValidationError, *self.error_map)
         settings = self.container.config["GRIDLINK"]
         self.audit_trail = AuditTrail(settings.auth_secret, self._storage_database) if self.audit else None
-        from gridlink.runtime.dependencies import Storage
-
         # Found once: looking through the container's dependencies on every request was 1 % of intake's requests.
         self._storage = next((d for d in self.container.dependencies if isinstance(d, Storage)), None)
 
