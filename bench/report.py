@@ -14,18 +14,24 @@ def _ms(value: float | None) -> str:
 
 
 def table(name: str, steps: list[dict]) -> str:
-    """One row per rate; `cpu ms` is the CPU all the pipeline's processes spent per delivered report."""
+    """One row per rate; `cpu ms` is the CPU all the pipeline's processes spent per delivered report, `sql` the SQL
+    statements they ran per delivered report (a count, so it does not move with the machine's speed), and
+    `machine` the calibration workload's milliseconds just before the step (`bench/calibrate.py`; lower is faster)."""
     lines = [
         f"{name}",
         f"  {'rate/s':>7} {'sent':>6} {'done':>6} {'thru/s':>7} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7}"
-        f" {'max ms':>7} {'cpu ms':>7}  verdict",
+        f" {'max ms':>7} {'cpu ms':>7} {'sql':>5} {'machine':>7}  verdict",
     ]
     for s in steps:
         verdict = "sustained" if s["sustained"] else "backlog: " + "; ".join(s["reasons"])
+        statements = s.get("statements_per_report")
+        machine = s.get("machine_ms")
         lines.append(
             f"  {s['target_rate']:>7g} {s['sent']:>6} {s['completed']:>6} {s['throughput']:>7.1f}"
             f" {_ms(s['p50']):>7} {_ms(s['p95']):>7} {_ms(s['p99']):>7} {_ms(s['max']):>7}"
-            f" {sum(s.get('cpu_ms_per_report', {}).values()):>7.0f}  {verdict}"
+            f" {sum(s.get('cpu_ms_per_report', {}).values()):>7.0f}"
+            f" {f'{sum(statements.values()):.1f}' if statements else '—':>5}"
+            f" {f'{machine:.0f}' if machine is not None else '—':>7}  {verdict}"
         )
     return "\n".join(lines)
 

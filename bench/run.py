@@ -59,6 +59,9 @@ def _sweep(
     driver.settle(sink, warm.ids, 60)
     steps = []
     for rate in rates:
+        # The host's speed moves within a run (by half, in some): read it at every step, so a step's figures can be
+        # judged against the machine they ran on rather than against the run's start and end alone.
+        machine_ms = calibrate.python_ms(repeats=3)
         recorders = profile.start(pids, duration, PROFILE_DIR / label, f"{rate:g}") if PROFILE_DIR else []
         statements_before = {name: _scrape(url, STATEMENTS) for name, url in (metrics_urls or {}).items()}
         events_before = {name: _events(url) for name, url in (metrics_urls or {}).items()}
@@ -84,6 +87,7 @@ def _sweep(
         steps.append(
             {
                 **run.result.as_dict(),
+                "machine_ms": machine_ms,
                 "statements_per_report": statements,
                 "cpu_ms_per_report": run.cpu_ms_per_report,
                 "server_cpu_ms_per_report": run.server_cpu_ms_per_report,

@@ -157,3 +157,27 @@ def test_the_core_run_is_set_against_the_plain_pipeline_as_the_price_of_the_guar
     assert "gridlink doing the plain pipeline's work / plain" not in report.ratios(without_core)
     only_core = {k: v for k, v in results.items() if k != "gridlink"}  # no GridLink run: no ratio made up of it
     assert report.ratios(only_core) == {"gridlink doing the plain pipeline's work / plain": 0.2}
+
+
+def test_each_step_shows_its_statements_a_report_and_the_machine_it_ran_on():
+    step = {
+        "target_rate": 30.0,
+        "sent": 450,
+        "completed": 450,
+        "throughput": 30.0,
+        "p50": 0.078,
+        "p95": 0.123,
+        "p99": 0.148,
+        "max": 0.162,
+        "sustained": True,
+        "reasons": [],
+        "cpu_ms_per_report": {"intake": 8.0, "notification": 10.3},
+        "statements_per_report": {"intake": 4.6, "dispatch": 4.1, "notification": 9.0},
+        "machine_ms": 49.7,
+    }
+    row = report.table("GridLink", [step]).splitlines()[-1].split()
+    assert row[:9] == ["30", "450", "450", "30.0", "78", "123", "148", "162", "18"]
+    assert row[9:12] == ["17.7", "50", "sustained"]
+    # The plain pipeline counts no statements, and runs before this change read no machine per step.
+    older = {k: v for k, v in step.items() if k not in ("statements_per_report", "machine_ms")}
+    assert report.table("plain", [older]).splitlines()[-1].split()[9:11] == ["—", "—"]
