@@ -41,6 +41,7 @@ def test_the_quick_bench_prints_its_table_and_writes_every_measure(pg_server, br
         assert step["overdue"] == 0
         assert step["other_deliveries"]["sent"] > 0  # e-mail and the file drop, handed off after each commit
         assert step["cpu_ms_per_report"]["notification"] > 0 and step["statements_per_report"]["intake"] > 0
+        assert step["machine_ms"] > 0  # the machine's speed just before the step
     run_id = re.search(r"bench run (\w+):", run.stdout).group(1)
     admin = create_engine(pg_server)
     with admin.connect() as conn:
