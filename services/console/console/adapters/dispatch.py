@@ -6,15 +6,16 @@ publishes what happened, which comes back to the console over the bus like every
 
 from __future__ import annotations
 
-from console.adapters.staff_api import StaffAnswer, call
+from console.adapters.staff_api import StaffAnswer, call, pooled
 
 
 class DispatchClient:
     def __init__(self, base_url: str, timeout: float = 10.0):
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
+        self.session = pooled()
 
     def act(self, case_id: str, action: str, reason: str, token: str) -> StaffAnswer:
         """POST /cases/{case_id}/{action} with {"reason": …}; dispatch's answer, whatever it is."""
         url = f"{self.base_url}/cases/{case_id}/{action}"
-        return call("dispatch", "POST", url, token, self.timeout, json={"reason": reason})
+        return call(self.session, "dispatch", "POST", url, token, self.timeout, json={"reason": reason})

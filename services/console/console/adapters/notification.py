@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from console.adapters.staff_api import StaffAnswer, call
+from console.adapters.staff_api import StaffAnswer, call, pooled
 from console.domain.messages import CaseMessage, CaseMessages
 
 
@@ -21,11 +21,12 @@ class NotificationClient:
     def __init__(self, base_url: str, timeout: float = 3.0):
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
+        self.session = pooled()
 
     def case_messages(self, correlation_id: str, token: str) -> CaseMessages:
         """GET /cases/{correlation_id}/messages, as the case view shows it."""
         url = f"{self.base_url}/cases/{quote(correlation_id, safe='')}/messages"
-        return case_messages(call("notification", "GET", url, token, self.timeout))
+        return case_messages(call(self.session, "notification", "GET", url, token, self.timeout))
 
 
 def case_messages(answer: StaffAnswer) -> CaseMessages:

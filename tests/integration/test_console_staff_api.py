@@ -1,0 +1,79 @@
+"""The console's calls to other services' staff APIs keep their connections open and reuse them, and survive the
+other service closing them, against a real HTTP/1.1 server."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from console.adapters.dispatch import DispatchClient
+from console.adapters.notification import NotificationClient
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as nameko's web server answers
+
+    def setup(self):
+        super().setup()
+        self.server.connections += 1
+
+    def _answer(self, body: dict, status: int = 200):
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self):
+        self.server.seen.append(("GET", self.path, self.headers["Authorization"]))
+        self._answer({"messages": []})
+        # Closed without saying so (no `Connection: close`), as a restarting service's end of a kept connection is.
+        self.close_connection = self.server.drop_after_answer
+
+    def do_POST(self):
+        length = int(self.headers["Content-Length"])
+        self.server.seen.append(("POST", self.path, json.loads(self.rfile.read(length))))
+        self._answer({"case_id": "c1", "status": "escalated"})
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def service():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    server.connections, server.seen, server.drop_after_answer = 0, [], False
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def test_calls_reuse_one_kept_connection(service):
+    base = f"http://127.0.0.1:{service.server_address[1]}"
+    notification, dispatch = NotificationClient(base), DispatchClient(base)
+
+    for _ in range(3):
+        assert notification.case_messages("HB-1", "tok").unavailable is None
+    answer = dispatch.act("c1", "escalate", "beyond the grid", "tok")
+
+    assert answer.status == 200 and answer.body["status"] == "escalated"
+    assert service.seen[0] == ("GET", "/cases/HB-1/messages", "Bearer tok")
+    assert service.seen[-1] == ("POST", "/cases/c1/escalate", {"reason": "beyond the grid"})
+    assert service.connections == 2  # one per client, however many calls
+
+
+def test_a_connection_the_service_closed_is_opened_again(service):
+    base = f"http://127.0.0.1:{service.server_address[1]}"
+    notification = NotificationClient(base)
+    service.drop_after_answer = True
+    assert notification.case_messages("HB-1", "tok").unavailable is None
+    service.drop_after_answer = False
+
+    assert notification.case_messages("HB-2", "tok").unavailable is None
+    assert notification.case_messages("HB-3", "tok").unavailable is None
+    assert service.connections == 2  # the closed one replaced once, then kept
