@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -30,6 +31,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         self.server.seen.append(("GET", self.path, self.headers["Authorization"]))
+        time.sleep(self.server.delay)  # a notification that hangs
+        if self.server.refuse:
+            self._answer({"error": {"code": "forbidden", "description": "not your case"}}, 403)
+            return
         self._answer({"messages": []})
         # Closed without saying so (no `Connection: close`), as a restarting service's end of a kept connection is.
         self.close_connection = self.server.drop_after_answer
@@ -47,6 +52,7 @@ class _Handler(BaseHTTPRequestHandler):
 def service():
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     server.connections, server.seen, server.drop_after_answer = 0, [], False
+    server.delay, server.refuse = 0.0, False
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield server
     server.shutdown()
@@ -77,3 +83,32 @@ def test_a_connection_the_service_closed_is_opened_again(service):
     assert notification.case_messages("HB-2", "tok").unavailable is None
     assert notification.case_messages("HB-3", "tok").unavailable is None
     assert service.connections == 2  # the closed one replaced once, then kept
+
+
+def test_after_notification_did_not_answer_it_is_not_asked_again_for_a_while(service):
+    base = f"http://127.0.0.1:{service.server_address[1]}"
+    now = [100.0]
+    notification = NotificationClient(base, timeout=0.3, rest=10.0, clock=lambda: now[0])
+    service.delay = 1.0
+
+    first = notification.case_messages("HB-1", "tok")
+    assert first.unavailable.startswith("notification did not answer")
+    now[0] += 5
+    second = notification.case_messages("HB-2", "tok")  # no worker waits on a notification known to be silent
+
+    assert second.unavailable.startswith("notification did not answer a moment ago")
+    assert second.unavailable.endswith("not asked")
+    assert [path for _, path, _ in service.seen] == ["/cases/HB-1/messages"]
+    service.delay, now[0] = 0.0, now[0] + 6  # the rest is over, and notification answers again
+    assert notification.case_messages("HB-3", "tok").unavailable is None
+    assert len(service.seen) == 2
+
+
+def test_a_refusal_is_an_answer_and_does_not_silence_notification(service):
+    base = f"http://127.0.0.1:{service.server_address[1]}"
+    notification = NotificationClient(base, rest=60.0)
+    service.refuse = True
+    assert "does not show you" in notification.case_messages("HB-1", "tok").unavailable
+    service.refuse = False
+    assert notification.case_messages("HB-2", "tok").unavailable is None
+    assert len(service.seen) == 2

@@ -8,6 +8,7 @@ events the console consumed, and recording them cost the machine more than the r
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -17,16 +18,26 @@ from console.domain.messages import CaseMessage, CaseMessages
 
 
 class NotificationClient:
-    # The case page waits for this answer: kept short, so a slow notification costs the page seconds, not minutes.
-    def __init__(self, base_url: str, timeout: float = 3.0):
+    """The case page waits for this answer, so it is kept short (`timeout`), and after notification did not answer
+    at all it is not asked again for `rest` seconds: every case page opened during an outage would otherwise hold
+    one of the console's workers for the whole timeout, and ten such pages would stall the console."""
+
+    def __init__(self, base_url: str, timeout: float = 3.0, rest: float = 10.0, clock=time.monotonic):
         self.base_url = base_url.rstrip("/")
-        self.timeout = timeout
+        self.timeout, self.rest, self.clock = timeout, rest, clock
         self.session = pooled()
+        self._silent_until = float("-inf")
+        self._silence = ""
 
     def case_messages(self, correlation_id: str, token: str) -> CaseMessages:
         """GET /cases/{correlation_id}/messages, as the case view shows it."""
+        if self.clock() < self._silent_until:
+            return CaseMessages(unavailable=f"notification did not answer a moment ago ({self._silence}); not asked")
         url = f"{self.base_url}/cases/{quote(correlation_id, safe='')}/messages"
-        return case_messages(call(self.session, "notification", "GET", url, token, self.timeout))
+        answer = call(self.session, "notification", "GET", url, token, self.timeout)
+        if answer.status == 0:  # no answer at all; a refusal or an error is an answer
+            self._silent_until, self._silence = self.clock() + self.rest, _description(answer.body)
+        return case_messages(answer)
 
 
 def case_messages(answer: StaffAnswer) -> CaseMessages:

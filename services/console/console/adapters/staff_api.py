@@ -27,9 +27,10 @@ def pooled() -> requests.Session:
     """An HTTP session whose connections to the service are kept open and reused by every worker of the process:
     a new connection per call cost a TCP handshake on each case page (and a TIME_WAIT socket after it)."""
     session = requests.Session()
-    # One more try if a kept connection turns out closed (the service restarted): urllib3 retries a connection that
-    # failed before sending for any method, and one that failed after only for idempotent ones, never a POST.
-    adapter = HTTPAdapter(pool_connections=1, pool_maxsize=POOL_SIZE, max_retries=Retry(total=1, backoff_factor=0))
+    # A kept connection the service closed is found closed before it is used (urllib3 checks) and opened again. One
+    # more try only where nothing was sent (connect=1); none after a timeout (read=0): the page already waited once.
+    retry = Retry(total=1, connect=1, read=0, status=0, other=0, backoff_factor=0)
+    adapter = HTTPAdapter(pool_connections=1, pool_maxsize=POOL_SIZE, max_retries=retry)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session
