@@ -10,7 +10,7 @@ import socket
 import threading
 import uuid
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import HTTPServer
 from pathlib import Path
 
 import pytest
@@ -23,6 +23,7 @@ from gridlink.runtime.auth import DEFAULT_SECRET, issue_token
 from gridlink.runtime.bus import Bus, UndeliverableMessage
 from gridlink.runtime.config import load_settings
 from gridlink.runtime.migrations import upgrade
+from tests.http_double import JsonHandler
 from tests.polling import wait_for
 
 GRID = "150302001001001"  # sub-centre 150302001, community 150302001001
@@ -50,28 +51,20 @@ class FakeStaffApi:
         self.answer = answer
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(JsonHandler):
             def do_GET(self):
                 fake.serve(self, None)
 
             def do_POST(self):
                 fake.serve(self, json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
 
-            def log_message(self, *args):
-                """Silent: a test reads `calls`, not the server's request log on stderr."""
-
         self.server = HTTPServer(("127.0.0.1", free_port()), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
-    def serve(self, request: BaseHTTPRequestHandler, body) -> None:
+    def serve(self, request: JsonHandler, body) -> None:
         self.calls.append((request.path, request.headers.get("Authorization"), body))
-        answer = json.dumps(self.answer(request.path), ensure_ascii=False).encode()
-        request.send_response(self.status)
-        request.send_header("Content-Type", "application/json")
-        request.send_header("Content-Length", str(len(answer)))
-        request.end_headers()
-        request.wfile.write(answer)
+        request.answer_json(self.status, self.answer(request.path))
 
 
 def sent(recipient: str, channel: str, at: str, status: str = "delivered") -> dict:

@@ -6,46 +6,36 @@ from __future__ import annotations
 import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 import pytest
 
 from console.adapters.dispatch import DispatchClient
 from console.adapters.notification import NotificationClient
+from tests.http_double import JsonHandler
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JsonHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as nameko's web server answers
 
     def setup(self):
         super().setup()
         self.server.connections += 1
 
-    def _answer(self, body: dict, status: int = 200):
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
     def do_GET(self):
         self.server.seen.append(("GET", self.path, self.headers["Authorization"]))
         time.sleep(self.server.delay)  # a notification that hangs
         if self.server.refuse:
-            self._answer({"error": {"code": "forbidden", "description": "not your case"}}, 403)
+            self.answer_json(403, {"error": {"code": "forbidden", "description": "not your case"}})
             return
-        self._answer({"messages": []})
+        self.answer_json(200, {"messages": []})
         # Closed without saying so (no `Connection: close`), as a restarting service's end of a kept connection is.
         self.close_connection = self.server.drop_after_answer
 
     def do_POST(self):
         length = int(self.headers["Content-Length"])
         self.server.seen.append(("POST", self.path, json.loads(self.rfile.read(length))))
-        self._answer({"case_id": "c1", "status": "escalated"})
-
-    def log_message(self, *args):
-        pass
+        self.answer_json(200, {"case_id": "c1", "status": "escalated"})
 
 
 @pytest.fixture

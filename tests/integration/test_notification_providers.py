@@ -14,7 +14,7 @@ import time
 from datetime import UTC, datetime
 from email.header import decode_header, make_header
 from email.utils import parsedate_to_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
@@ -29,6 +29,7 @@ from gridlink.runtime.config import ConfigError
 from notification.adapters.providers import Outgoing, ProviderError, build_providers
 from notification.adapters.signing import aliyun_v3_headers, tencent_tc3_headers
 from notification.config import parse_channel_config
+from tests.http_double import JsonHandler
 from tests.polling import wait_for
 
 WEBHOOK_SECRET = "partner-shared-secret"
@@ -46,10 +47,7 @@ class ProviderDouble:
         self._lock = threading.Lock()
         double = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):  # keep test output clean
-                pass
-
+        class Handler(JsonHandler):
             def do_GET(self):
                 self._answer()
 
@@ -59,13 +57,7 @@ class ProviderDouble:
             def _answer(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                status, answer = double.route(self.command, self.path, dict(self.headers), body)
-                data = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                self.answer_json(*double.route(self.command, self.path, dict(self.headers), body))
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
