@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Engine, Insert, MetaData, Table, TextClause, bindparam, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
@@ -25,6 +25,9 @@ from gridlink.runtime.config import DEFAULT_PII_KEY
 from gridlink.runtime.handoff import Committed, OutboxHandoff
 from gridlink.runtime.lean_session import LeanSession
 from gridlink.runtime.personal import seal_payload
+
+if TYPE_CHECKING:  # audit imports this module
+    from gridlink.runtime.audit import PendingAudit
 
 log = logging.getLogger(__name__)
 
@@ -319,6 +322,7 @@ class UnitOfWork:
         self._outbox = metadata.tables["outbox"]
         self._inbox = metadata.tables["processed_events"]
         self._timers = metadata.tables["timers"]
+        self._audit_log = metadata.tables["audit_log"]
         self.source = source
         self._handoff = handoff
         self.cause: Envelope | None = None
@@ -335,6 +339,8 @@ class UnitOfWork:
         # batch commits once at the end.
         self._deferred = False
         self.commits = 0
+        # The HTTP request's audit row, written with the first commit that succeeds (see `PendingAudit`).
+        self.audit: PendingAudit | None = None
 
     def __enter__(self) -> UnitOfWork:
         self.session = self._session_factory()
@@ -369,7 +375,12 @@ class UnitOfWork:
 
     def _commit_now(self) -> None:
         self.write_pending()
+        audit = self.audit if self.audit is not None and not self.audit.written else None
+        if audit is not None:
+            insert_all(self.session, self._audit_log, [audit.final_row()])
         self.session.commit()
+        if audit is not None:
+            audit.written = True
         if self._uncommitted and self._handoff is not None:
             self._handoff.put(row for _, row in self._uncommitted)
         self._uncommitted = []

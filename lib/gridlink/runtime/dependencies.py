@@ -16,6 +16,7 @@ from sqlalchemy import MetaData
 from gridlink.contracts import Envelope
 from gridlink.runtime import housekeeping, logs, metrics
 from gridlink.runtime.audience import Audience
+from gridlink.runtime.audit import PendingAudit, pending_audit
 from gridlink.runtime.auth import Principal, TokenError, bearer_token, verify_token
 from gridlink.runtime.bus import Bus
 from gridlink.runtime.db import Database, UnitOfWork, ping
@@ -163,19 +164,28 @@ class Storage(DependencyProvider):
 
     def get_dependency(self, worker_ctx) -> ServiceStore:
         return ServiceStore(
-            self.database, self.settings, f"{self.settings.service}.{worker_ctx.entrypoint.method_name}"
+            self.database,
+            self.settings,
+            f"{self.settings.service}.{worker_ctx.entrypoint.method_name}",
+            pending_audit(worker_ctx),
         )
 
 
 class ServiceStore:
     """What a worker sees as `self.storage`: units of work, idempotent handling, and readiness checks."""
 
-    def __init__(self, database: Database, settings, consumer: str):
+    def __init__(self, database: Database, settings, consumer: str, audit: PendingAudit | None = None):
         self.database = database
         self.settings = settings
         self.amqp_uri = settings.amqp_uri
         self.consumer = consumer
-        self.uow = database.uow
+        self._audit = audit
+
+    def uow(self) -> UnitOfWork:
+        """A unit of work; for an HTTP request whose route writes its audit row with its change, that row too."""
+        uow = self.database.uow()
+        uow.audit = self._audit
+        return uow
 
     def handle(self, envelope: Envelope, handler) -> bool:
         """Handle a consumed event once for this entrypoint (see `Database.handle`)."""

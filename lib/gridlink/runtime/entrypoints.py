@@ -400,9 +400,12 @@ class HttpEntrypoint(HttpRequestHandler):
     shows no trace to the caller.
     """
 
-    def __init__(self, method, url, audit: bool | None = None, **kwargs):
+    def __init__(self, method, url, audit: bool | None = None, committed_status: int | None = None, **kwargs):
         # Every state change is audited; a read only when it is confidential (`audit=True`).
         self.audit = audit if audit is not None else method.upper() not in ("GET", "HEAD", "OPTIONS")
+        # The status the route answers once its unit of work committed: its audit row is then written in that
+        # transaction rather than in one of its own (`PendingAudit`). Declared only on the busiest routes.
+        self.committed_status = committed_status if self.audit else None
         super().__init__(method, url, **kwargs)
 
     def setup(self):
@@ -422,9 +425,14 @@ class HttpEntrypoint(HttpRequestHandler):
         return self._storage.database if self._storage is not None else None
 
     def handle_request(self, request):
+        pending = None
+        if self.committed_status is not None and self.audit_trail is not None:
+            pending = self.audit_trail.pend(request, self.committed_status)
         response = super().handle_request(request)
         metrics.HTTP_REQUESTS.labels(request.method, self.url, str(response.status_code)).inc()
-        if self.audit_trail is not None:
+        recorded = pending is not None and pending.written and pending.status == response.status_code
+        if self.audit_trail is not None and not recorded:
+            # Refused before any commit, or answered otherwise after it: the answer given is recorded too.
             self.audit_trail.record(request, response.status_code)
         return response
 

@@ -179,7 +179,7 @@ class IntakeService(OpsEndpoints):
 
     # Native JSON API: residents' apps, and staff channels with a token
 
-    @http("POST", "/reports")
+    @http("POST", "/reports", committed_status=201)
     def post_report(self, request):
         self.api.throttle(request)
         data = REPORT_REQUEST.load(parse_json_body(request))
@@ -215,7 +215,7 @@ class IntakeService(OpsEndpoints):
         self.api.throttle(request)
         return json_response(report_view(handlers.get_report(self.storage.uow(), report_id)))
 
-    @http("POST", "/iot/alarms")
+    @http("POST", "/iot/alarms", committed_status=200)
     def post_alarms(self, request):
         """A device's batch of alarms, authenticated by the device's own id and key."""
         self.api.throttle(request)
@@ -257,7 +257,7 @@ class IntakeService(OpsEndpoints):
             raise NotFound(f"unknown service_code {code!r}")
         return render(fmt, "service_definition", open311.definition_view(self.reference, code))
 
-    @open311_http("POST", f"{OPEN311}/requests.<string:fmt>")
+    @open311_http("POST", f"{OPEN311}/requests.<string:fmt>", committed_status=201)
     def open311_post_request(self, request, fmt):
         fmt = open311.check_format(fmt)
         self.api.throttle(request)
