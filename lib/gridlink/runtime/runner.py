@@ -1,4 +1,5 @@
-"""Starts one service process: green PostgreSQL, JSON logs, then nameko's runner with graceful SIGTERM."""
+"""Starts one service process: green PostgreSQL, JSON logs, a settled heap, then nameko's runner with graceful
+SIGTERM."""
 
 from __future__ import annotations
 
@@ -15,7 +16,14 @@ def run(service_class: type, settings: Settings) -> None:
 
         patch_psycopg()
     configure_logging(settings.service, settings.log_level)
+    import eventlet
     from nameko.cli.run import run as nameko_run
+
+    from gridlink.runtime import heap
+
+    # What the imports built now, and what the container's setup loaded once it has run (see `heap`).
+    heap.settle()
+    eventlet.spawn_after(heap.SETTLE_AFTER_SECONDS, heap.settle)
 
     logging.getLogger(__name__).info(
         "starting", extra={"fields": {"http": settings.http_address, "database": settings.database_url.split("@")[-1]}}
