@@ -340,7 +340,7 @@ class UnitOfWork:
         self._deferred = False
         self.commits = 0
         # The HTTP request's audit row, written with the first commit that succeeds (see `PendingAudit`).
-        self.audit: PendingAudit | None = None
+        self.pending_audit: PendingAudit | None = None
 
     def __enter__(self) -> UnitOfWork:
         self.session = self._session_factory()
@@ -375,7 +375,7 @@ class UnitOfWork:
 
     def _commit_now(self) -> None:
         self.write_pending()
-        audit = self.audit if self.audit is not None and not self.audit.written else None
+        audit = self.pending_audit if self.pending_audit is not None and not self.pending_audit.written else None
         if audit is not None:
             insert_all(self.session, self._audit_log, [audit.final_row()])
         self.session.commit()

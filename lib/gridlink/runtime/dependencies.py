@@ -184,7 +184,7 @@ class ServiceStore:
     def uow(self) -> UnitOfWork:
         """A unit of work; for an HTTP request whose route writes its audit row with its change, that row too."""
         uow = self.database.uow()
-        uow.audit = self._audit
+        uow.pending_audit = self._audit
         return uow
 
     def handle(self, envelope: Envelope, handler) -> bool:
