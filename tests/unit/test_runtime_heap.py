@@ -16,8 +16,8 @@ walked_before = len(gc.get_objects())
 frozen = heap.settle()
 walked_after = len(gc.get_objects())
 
-class Node:
-    pass
+class Node:  # one end of a reference cycle
+    __slots__ = ("other", "__weakref__")
 
 refs = []
 for _ in range(1000):  # cycles made after the settle: garbage the collector must still find
