@@ -339,8 +339,9 @@ class UnitOfWork:
         # batch commits once at the end.
         self._deferred = False
         self.commits = 0
-        # The HTTP request's audit row, written with the first commit that succeeds (see `PendingAudit`).
-        self.pending_audit: PendingAudit | None = None
+        # The HTTP request's audit row, written with the first commit that succeeds (see `PendingAudit`). Private, as
+        # every runtime attribute here: subclasses name their repositories freely (mediation's is `audit`).
+        self._pending_audit: PendingAudit | None = None
 
     def __enter__(self) -> UnitOfWork:
         self.session = self._session_factory()
@@ -375,8 +376,8 @@ class UnitOfWork:
 
     def _commit_now(self) -> None:
         self.write_pending()
-        audit = self.pending_audit if self.pending_audit is not None and not self.pending_audit.written else None
-        if audit is not None:
+        audit = self._pending_audit
+        if audit is not None and not audit.written:
             insert_all(self.session, self._audit_log, [audit.final_row()])
         self.session.commit()
         if audit is not None:
@@ -392,6 +393,10 @@ class UnitOfWork:
                 # The work is committed whatever a follow-up does; what it was for must be safe to lose (a durable
                 # timer does it later), so it is logged, not raised to a caller that would think nothing happened.
                 log.exception("a follow-up after commit failed")
+
+    def audit_with(self, pending: PendingAudit | None) -> None:
+        """Write this HTTP request's audit row with the first commit that succeeds (see `PendingAudit`)."""
+        self._pending_audit = pending
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run `callback` once this work has committed, in this process; never if it (or the savepoint it was asked

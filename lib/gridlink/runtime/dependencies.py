@@ -174,17 +174,17 @@ class Storage(DependencyProvider):
 class ServiceStore:
     """What a worker sees as `self.storage`: units of work, idempotent handling, and readiness checks."""
 
-    def __init__(self, database: Database, settings, consumer: str, audit: PendingAudit | None = None):
+    def __init__(self, database: Database, settings, consumer: str, pending: PendingAudit | None = None):
         self.database = database
         self.settings = settings
         self.amqp_uri = settings.amqp_uri
         self.consumer = consumer
-        self._audit = audit
+        self._pending_audit = pending
 
     def uow(self) -> UnitOfWork:
         """A unit of work; for an HTTP request whose route writes its audit row with its change, that row too."""
         uow = self.database.uow()
-        uow.pending_audit = self._audit
+        uow.audit_with(self._pending_audit)
         return uow
 
     def handle(self, envelope: Envelope, handler) -> bool:
