@@ -18,6 +18,7 @@ from http.server import ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
+from prometheus_client import REGISTRY
 
 from gridlink.contracts.events.notification import (
     WEBHOOK_SIGNATURE_HEADER,
@@ -315,6 +316,54 @@ def test_email_does_not_reuse_a_connection_idle_longer_than_it_keeps_one_open(do
     [(second, _)] = email._idle
     assert second is not first and first.sock is None  # the stale one was closed
     wait_for(lambda: len(smtp_server.messages()) == 2, what="both emails")
+
+
+def smtp_connections_opened() -> float:
+    return REGISTRY.get_sample_value("gridlink_notification_smtp_connections_total") or 0.0
+
+
+def test_concurrent_emails_share_a_bounded_pool_of_connections(double, smtp_server, tmp_path):
+    [email] = providers(double, tmp_path, smtp_server.port, NOTIFICATION_SMTP_CONNECTIONS="2").for_channel("email")
+    before = smtp_connections_opened()
+
+    def burst(first: int) -> None:  # as a group of delivery passes sends: all at once, each on its own thread
+        threads = [
+            threading.Thread(target=email.send, args=(outgoing("email", f"w{n}@grid.haibowan.example"),))
+            for n in range(first, first + 8)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+
+    burst(0)
+    assert smtp_connections_opened() - before <= 2  # eight sends at once, never more than two connections
+    assert len(email._idle) == smtp_connections_opened() - before  # every one kept for the next burst
+    burst(8)
+    assert smtp_connections_opened() - before <= 2  # the second burst reused them
+    received = wait_for(lambda: len(smtp_server.messages()) == 16 and smtp_server.messages(), what="sixteen emails")
+    assert sorted(m["To"] for m in received) == sorted(f"w{n}@grid.haibowan.example" for n in range(16))
+
+
+def test_an_email_waits_for_a_busy_pool_only_as_long_as_the_timeout(double, smtp_server, tmp_path):
+    built = providers(
+        double, tmp_path, smtp_server.port, NOTIFICATION_SMTP_CONNECTIONS="1", NOTIFICATION_HTTP_TIMEOUT="0.3"
+    )
+    [email] = built.for_channel("email")
+    email._slots.acquire()  # the only connection is busy with another message
+    started = time.monotonic()
+    with pytest.raises(ProviderError, match="all 1 connections busy"):
+        email.send(outgoing("email", "a@grid.haibowan.example"))
+    assert 0.25 <= time.monotonic() - started < 5
+    email._slots.release()
+    assert email.send(outgoing("email", "a@grid.haibowan.example")).provider == "email"  # free again: it goes
+    wait_for(lambda: len(smtp_server.messages()) == 1, what="the email")
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "four", "2.5"])
+def test_a_pool_of_no_smtp_connections_is_refused_at_start(double, tmp_path, value):
+    with pytest.raises(ConfigError, match="NOTIFICATION_SMTP_CONNECTIONS"):
+        providers(double, tmp_path, NOTIFICATION_SMTP_CONNECTIONS=value)
 
 
 def test_email_refuses_a_header_value_that_could_inject_headers(double, tmp_path):

@@ -76,6 +76,11 @@ def parse_channel_config(env: Mapping[str, str]) -> ChannelConfig:
         timeout = float(get("HTTP_TIMEOUT", "5"))
     except ValueError:
         raise ConfigError("NOTIFICATION_HTTP_TIMEOUT must be seconds") from None
+    smtp_connections = get("SMTP_CONNECTIONS") or "4"
+    if not smtp_connections.isdigit() or int(smtp_connections) < 1:
+        raise ConfigError(
+            f"NOTIFICATION_SMTP_CONNECTIONS must be a whole number of at least 1, not {smtp_connections!r}"
+        )
     providers = {
         "sms_aliyun": {
             "url": get("SMS_ALIYUN_URL", "https://dysmsapi.aliyuncs.com/"),
@@ -118,6 +123,7 @@ def parse_channel_config(env: Mapping[str, str]) -> ChannelConfig:
             "user": get("SMTP_USER"),
             "password": get("SMTP_PASSWORD"),
             "starttls": get("SMTP_STARTTLS", "false"),
+            "connections": smtp_connections,
         },
         file_path=get("FILE_PATH", str(REPO_ROOT / "var" / "notifications.jsonl")),
         providers=providers,

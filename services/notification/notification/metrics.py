@@ -34,3 +34,7 @@ PASSES_GATHERED = Histogram(
     "Delivery passes handed off after commits that ran together, their outcomes saved in one transaction.",
     buckets=(1, 2, 4, 8, 16, 32, 64),
 )
+SMTP_CONNECTIONS = Counter(
+    "gridlink_notification_smtp_connections_total",
+    'SMTP connections opened; e-mails sent (messages_sent_total{channel="email"}) reuse them.',
+)

@@ -31,6 +31,7 @@ from gridlink.contracts.events.notification import (
     WEBHOOK_TIMESTAMP_HEADER,
     sign_webhook,
 )
+from notification import metrics
 from notification.adapters.signing import aliyun_v3_headers, canonical_query, tencent_tc3_headers
 from notification.config import PLATFORM_NAME, ChannelConfig, wechat_fields
 from notification.domain.errors import InvalidReceipt
@@ -144,9 +145,15 @@ class FileProvider(Provider):
 
 
 class SmtpProvider(Provider):
-    """E-mail over SMTP, one connection kept open across messages: a connect, EHLO (and STARTTLS, login) and QUIT
-    per message cost more than the message. An idle connection older than `keep_open` is closed, not reused, and a
-    reused one the server has dropped is replaced once."""
+    """E-mail over SMTP on a small pool of connections kept open across messages: a connect, EHLO (and STARTTLS,
+    login) and QUIT per message cost more than the message, on both ends.
+
+    A group of delivery passes sends its e-mails at once (`deliver_handed_off`). At most `connections`
+    (NOTIFICATION_SMTP_CONNECTIONS, 4) are open at a time; a send beyond them waits for one to come back, up to the
+    provider's timeout, and is then a provider error that the pass's timer retries. Before the pool, each
+    concurrent send opened its own connection and all but one were closed after it, so under load nearly every
+    e-mail paid for a connection (docs/performance.md, Optimisation 42). An idle connection older than `keep_open`
+    is closed, not reused, and a reused one the server has dropped is replaced once."""
 
     code = channel = "email"
     keep_open = 10.0  # seconds; well under the idle timeouts of common servers (Postfix 300 s, Exim 5 min)
@@ -160,13 +167,20 @@ class SmtpProvider(Provider):
         self.starttls = smtp.get("starttls", "false").lower() in ("1", "true", "yes")
         self.timeout = timeout
         self.clock = clock
+        # Postfix lets one client hold 50 at once (smtpd_client_connection_count_limit); a few are enough here.
+        self.connections = int(smtp.get("connections", 4))
         self._envelope_from = parseaddr(self.sender)[1]
         self._from_header = formataddr(parseaddr(self.sender))
-        # At most one idle connection, taken out while in use: a concurrent send opens its own.
+        # Connections not in use, newest last, each with when it was put back; one in use is out of the list.
         self._idle: list[tuple[smtplib.SMTP, float]] = []
+        self._guard = threading.Lock()
+        # Green once the service has patched the standard library, as the sends are.
+        self._slots = threading.BoundedSemaphore(self.connections)
 
     def send(self, out: Outgoing) -> Accepted:
         mail = mail_bytes(self._from_header, out)
+        if not self._slots.acquire(timeout=self.timeout):
+            raise ProviderError(f"email: {self.host}:{self.port}: all {self.connections} connections busy")
         try:
             reused = self._take_idle()
             if reused is not None:
@@ -178,6 +192,8 @@ class SmtpProvider(Provider):
             self._hand_over(self._connect(), out.address, mail)
         except (OSError, smtplib.SMTPException) as exc:
             raise ProviderError(f"email: {self.host}:{self.port}: {type(exc).__name__}: {exc}") from exc
+        finally:
+            self._slots.release()
         return Accepted(self.code, out.message_id, delivered=False)
 
     def _hand_over(self, smtp: smtplib.SMTP, address: str, mail: bytes) -> None:
@@ -188,18 +204,21 @@ class SmtpProvider(Provider):
             _close(smtp)
             raise
         self._idle.append((smtp, self.clock()))
-        while len(self._idle) > 1:
-            _quit(self._idle.pop(0)[0])
 
     def _take_idle(self) -> smtplib.SMTP | None:
-        while self._idle:
-            smtp, since = self._idle.pop()
-            if self.clock() - since <= self.keep_open:
-                return smtp
+        """The most recently used connection still fresh; the stale ones (the oldest first) are closed."""
+        now = self.clock()
+        with self._guard:  # the list only: closing, which waits on the server, happens outside
+            stale = []
+            while self._idle and now - self._idle[0][1] > self.keep_open:
+                stale.append(self._idle.pop(0)[0])
+            taken = self._idle.pop()[0] if self._idle else None
+        for smtp in stale:
             _quit(smtp)
-        return None
+        return taken
 
     def _connect(self) -> smtplib.SMTP:
+        metrics.SMTP_CONNECTIONS.inc()
         smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
         try:
             if self.starttls:
