@@ -94,6 +94,34 @@ def test_labels_and_derived_values_fill_templates():
     assert "由网格上报至区指挥中心" in REF.templates.render("case_escalated", "inbox", escalated).body
 
 
+def test_a_template_writes_out_only_the_variables_its_texts_name():
+    book = load_templates(
+        {
+            "templates": {"t": {"title": "{kind_label}", "text": "{code} {at.year}", "sms": "{place}"}},
+            "labels": {"kind": {"k": "类"}},
+        }
+    )
+    assert book.templates["t"].names == {"kind_label", "code", "at", "place"}
+    at = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)
+    payload = {"code": "HB-1", "kind": "k", "at": at, "online": True, "unused_at": at, "other": 1}
+    named = book.variables(payload, book.templates["t"].names)
+    assert named == {"code": "HB-1", "kind_label": "类", "at": "2026-12-01 09:00", "place": "线上视频调解"}
+    assert book.variables(payload).keys() == {*named, "kind", "online", "unused_at", "other"}  # all, unnamed
+    # Every template of the district renders as it did with every variable made.
+    payload = {
+        **{name: f"v-{name}" for t in REF.templates.templates.values() for name in t.names},
+        "deadline_at": at,
+        "online": False,
+        "room_code": "调解室A",
+    }
+    for code, template in REF.templates.templates.items():
+        everything = REF.templates.variables(payload)
+        for channel in ("inbox", "sms", "wechat", *template.per_channel):
+            rendered = REF.templates.render(code, channel, payload)
+            assert rendered.title == template.title.format_map(everything), code
+            assert rendered.body.rstrip("…") in template.text_for(channel).format_map(everything), (code, channel)
+
+
 # --- rules ----------------------------------------------------------------------------------------------------
 
 

@@ -9,6 +9,7 @@ Handlers never see the difference: they publish and receive plain values. Only s
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 from typing import Any
@@ -20,8 +21,10 @@ from gridlink.contracts import InvalidEvent, contract_for
 PREFIX = "sealed:v1:"
 
 
+@functools.lru_cache(maxsize=4)
 def fernet(key: str) -> Fernet:
-    """Any passphrase becomes a Fernet key, so operators can set an ordinary secret string."""
+    """Any passphrase becomes a Fernet key, so operators can set an ordinary secret string. Made once a key: every
+    event with personal fields needs it, and a service holds one key."""
     return Fernet(base64.urlsafe_b64encode(hashlib.sha256(key.encode()).digest()))
 
 

@@ -649,9 +649,9 @@ def _record(notifier: Notifier, message: Message, results: list[_Result], now: d
             attempts.append(Attempt(message.message_id, message.channel, now, "failed", detail, result.provider, ms))
             continue
         accepted = result.accepted
-        metrics.SEND_DURATION.labels(message.channel).observe(result.duration)
-        metrics.MESSAGES_SENT.labels(message.channel, accepted.provider).inc()
-        metrics.DELIVERY_LATENCY.labels(message.channel).observe(max(0.0, (now - message.created_at).total_seconds()))
+        metrics.send_duration(message.channel).observe(result.duration)
+        metrics.sent(message.channel, accepted.provider).inc()
+        metrics.delivery_latency(message.channel).observe(max(0.0, (now - message.created_at).total_seconds()))
         message.accepted(now, accepted.provider, accepted.provider_message_id, accepted.delivered)
         detail = f"provider id {accepted.provider_message_id}" if accepted.provider_message_id else None
         attempts.append(Attempt(message.message_id, message.channel, now, message.status, detail, result.provider, ms))

@@ -1,5 +1,7 @@
 """notification's business metrics: messages sent, failed and skipped, and delivery latency, per channel."""
 
+from functools import cache
+
 from prometheus_client import Counter, Histogram
 
 MESSAGES_SENT = Counter(
@@ -38,3 +40,20 @@ SMTP_CONNECTIONS = Counter(
     "gridlink_notification_smtp_connections_total",
     'SMTP connections opened; e-mails sent (messages_sent_total{channel="email"}) reuse them.',
 )
+
+
+# A message's figures are recorded for every provider call. `labels()` takes the metric's lock and builds the label
+# tuple each time; the channels and providers are a handful, so each child is looked up once.
+@cache
+def sent(channel: str, provider: str):
+    return MESSAGES_SENT.labels(channel, provider)
+
+
+@cache
+def send_duration(channel: str):
+    return SEND_DURATION.labels(channel)
+
+
+@cache
+def delivery_latency(channel: str):
+    return DELIVERY_LATENCY.labels(channel)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import string
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -19,6 +20,8 @@ class Template:
     title: str
     text: str
     per_channel: dict[str, str] = field(default_factory=dict)
+    # The variables its texts name; None: not known, every variable is made (see `TemplateBook.variables`).
+    names: frozenset[str] | None = None
 
     def text_for(self, channel: str) -> str:
         return self.per_channel.get(channel, self.text)
@@ -36,15 +39,18 @@ class TemplateBook:
     limits: dict[str, int]
     labels: dict[str, dict[str, str]]
 
-    def variables(self, payload: dict[str, Any]) -> dict[str, str]:
-        """The payload as text: datetimes in Beijing time, labels for coded fields, and a few derived values."""
+    def variables(self, payload: dict[str, Any], names: frozenset[str] | None = None) -> dict[str, str]:
+        """The payload as text: datetimes in Beijing time, labels for coded fields, and a few derived values; only
+        those in `names` when given. An event carries a score of fields and a template uses two or three, and the
+        rest (datetimes above all) cost more to write out than the message itself, once per channel."""
         values: dict[str, str] = {}
         for name, value in payload.items():
-            values[name] = _text(value)
+            if names is None or name in names:
+                values[name] = _text(value)
         for name, labels in self.labels.items():
-            if name in payload:
+            if name in payload and (names is None or f"{name}_label" in names):
                 values[f"{name}_label"] = labels.get(str(payload[name]), str(payload[name]))
-        if "online" in payload:
+        if "online" in payload and (names is None or "place" in names):
             values["place"] = "线上视频调解" if payload["online"] else (payload.get("room_code") or "另行通知")
         return values
 
@@ -52,7 +58,7 @@ class TemplateBook:
         template = self.templates.get(code)
         if template is None:
             raise UnknownTemplate(f"no template {code!r}")
-        values = self.variables(payload)
+        values = self.variables(payload, template.names)
         title = _format(template.code, template.title, values)
         body = _format(template.code, template.text_for(channel), values)
         return Rendered(title, clip(body, self.limits.get(channel)))
@@ -71,10 +77,9 @@ def load_templates(data: dict[str, Any]) -> TemplateBook:
         if "text" not in raw:
             raise TemplateError(f"template {code!r} has no text")
         per_channel = {k: v for k, v in raw.items() if k not in ("title", "text")}
-        template = Template(code, raw.get("title", ""), raw["text"], per_channel)
-        for text in (template.title, template.text, *per_channel.values()):
-            _check_syntax(code, text)
-        templates[code] = template
+        texts = (raw.get("title", ""), raw["text"], *per_channel.values())
+        names = frozenset(name for text in texts for name in _names(code, text))
+        templates[code] = Template(code, raw.get("title", ""), raw["text"], per_channel, names)
     return TemplateBook(templates, {k: int(v) for k, v in data.get("limits", {}).items()}, data.get("labels", {}))
 
 
@@ -98,8 +103,11 @@ def _format(code: str, text: str, values: dict[str, str]) -> str:
         raise TemplateError(f"template {code!r} needs {exc.args[0]!r}, which the event does not carry") from None
 
 
-def _check_syntax(code: str, text: str) -> None:
+def _names(code: str, text: str) -> list[str]:
+    """The variables a text names (`{deadline_at}`, and `{a.b}` or `{a[0]}` by their first part), refusing a
+    malformed text."""
     try:
-        list(string.Formatter().parse(text))
+        fields = [field for _, field, _, _ in string.Formatter().parse(text) if field is not None]
     except ValueError as exc:
         raise TemplateError(f"template {code!r} is malformed: {exc}") from None
+    return [re.split(r"[.\[]", field, maxsplit=1)[0] for field in fields]
