@@ -97,11 +97,11 @@ def test_labels_and_derived_values_fill_templates():
 def test_a_template_writes_out_only_the_variables_its_texts_name():
     book = load_templates(
         {
-            "templates": {"t": {"title": "{kind_label}", "text": "{code} {at.year}", "sms": "{place}"}},
+            "templates": {"t": {"title": "{kind_label}", "text": "{code} {at.year}", "sms": "{place:>{width}}"}},
             "labels": {"kind": {"k": "类"}},
         }
     )
-    assert book.templates["t"].names == {"kind_label", "code", "at", "place"}
+    assert book.templates["t"].names == {"kind_label", "code", "at", "place", "width"}
     at = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)
     payload = {"code": "HB-1", "kind": "k", "at": at, "online": True, "unused_at": at, "other": 1}
     named = book.variables(payload, book.templates["t"].names)

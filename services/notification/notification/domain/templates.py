@@ -104,10 +104,16 @@ def _format(code: str, text: str, values: dict[str, str]) -> str:
 
 
 def _names(code: str, text: str) -> list[str]:
-    """The variables a text names (`{deadline_at}`, and `{a.b}` or `{a[0]}` by their first part), refusing a
-    malformed text."""
+    """The variables a text names (`{deadline_at}`, `{a.b}` or `{a[0]}` by their first part, and those nested in a
+    format spec, as in `{x:{width}}`), refusing a malformed text."""
     try:
-        fields = [field for _, field, _, _ in string.Formatter().parse(text) if field is not None]
+        parsed = list(string.Formatter().parse(text))
     except ValueError as exc:
         raise TemplateError(f"template {code!r} is malformed: {exc}") from None
-    return [re.split(r"[.\[]", field, maxsplit=1)[0] for field in fields]
+    names = []
+    for _, name, spec, _ in parsed:
+        if name is not None:
+            names.append(re.split(r"[.\[]", name, maxsplit=1)[0])
+        if spec and "{" in spec:
+            names.extend(_names(code, spec))
+    return names
