@@ -14,7 +14,9 @@ from bench.stats import (
     quarter_medians,
     summarise_step,
 )
-from bench.workload import Area, Spacing, Workload
+from bench.workload import Area, Spacing, Workload, haibowan
+from gridlink.refdata import load_grid_map
+from gridlink.runtime.config import REPO_ROOT
 
 
 def test_percentile_interpolates_between_closest_ranks():
@@ -181,3 +183,21 @@ def test_each_step_shows_its_statements_a_report_and_the_machine_it_ran_on():
     # The plain pipeline counts no statements, and runs before this change read no machine per step.
     older = {k: v for k, v in step.items() if k not in ("statements_per_report", "machine_ms")}
     assert report.table("plain", [older]).splitlines()[-1].split()[9:11] == ["—", "—"]
+
+
+def test_a_point_is_tested_as_sent_so_rounding_never_puts_it_off_the_grids():
+    # A strip 1.5e-6 degrees tall under a top edge at 39.8: a third of the points drawn in it round (to 6 places,
+    # as the request sends them) onto that edge, which the half-open test leaves out, as intake's does.
+    strip = Area("g1", ((106.80, 39.7999985), (106.82, 39.7999985), (106.82, 39.8), (106.80, 39.8)))
+    load = Workload([strip], [("noise", "噪音")], Spacing({"noise": 0.01}, 0.01), hotline_token="t", seed=5)
+    for _ in range(60):
+        body, _ = load.next()
+        assert strip.contains(body["lat"], body["long"]), body
+
+
+def test_every_report_of_the_district_workload_lands_on_a_grid():
+    grids = load_grid_map(REPO_ROOT / "data" / "haibowan")
+    load = haibowan()
+    for _ in range(2000):
+        body, _ = load.next()
+        assert grids.locate(body["lat"], body["long"]) is not None, body
