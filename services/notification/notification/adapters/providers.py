@@ -168,7 +168,7 @@ class SmtpProvider(Provider):
         self.timeout = timeout
         self.clock = clock
         # Postfix lets one client hold 50 at once (smtpd_client_connection_count_limit); a few are enough here.
-        self.connections = int(smtp.get("connections", 4))
+        self.connections = int(smtp["connections"])
         self._envelope_from = parseaddr(self.sender)[1]
         self._from_header = formataddr(parseaddr(self.sender))
         # Connections not in use, newest last, each with when it was put back; one in use is out of the list.
@@ -218,8 +218,8 @@ class SmtpProvider(Provider):
         return taken
 
     def _connect(self) -> smtplib.SMTP:
-        metrics.SMTP_CONNECTIONS.inc()
         smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+        metrics.SMTP_CONNECTIONS.inc()  # connected and greeted; a refused connect is an attempt's failure instead
         try:
             if self.starttls:
                 smtp.starttls()

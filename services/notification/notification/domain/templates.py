@@ -6,6 +6,7 @@ import re
 import string
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from functools import cached_property
 from typing import Any
 
 from notification.domain.errors import TemplateError, UnknownTemplate
@@ -20,11 +21,16 @@ class Template:
     title: str
     text: str
     per_channel: dict[str, str] = field(default_factory=dict)
-    # The variables its texts name; None: not known, every variable is made (see `TemplateBook.variables`).
-    names: frozenset[str] | None = None
 
     def text_for(self, channel: str) -> str:
         return self.per_channel.get(channel, self.text)
+
+    @cached_property
+    def names(self) -> frozenset[str]:
+        """The variables its texts name; a malformed text is refused (`TemplateError`)."""
+        return frozenset(
+            n for text in (self.title, self.text, *self.per_channel.values()) for n in _names(self.code, text)
+        )
 
 
 @dataclass(frozen=True)
@@ -77,9 +83,9 @@ def load_templates(data: dict[str, Any]) -> TemplateBook:
         if "text" not in raw:
             raise TemplateError(f"template {code!r} has no text")
         per_channel = {k: v for k, v in raw.items() if k not in ("title", "text")}
-        texts = (raw.get("title", ""), raw["text"], *per_channel.values())
-        names = frozenset(name for text in texts for name in _names(code, text))
-        templates[code] = Template(code, raw.get("title", ""), raw["text"], per_channel, names)
+        template = Template(code, raw.get("title", ""), raw["text"], per_channel)
+        _ = template.names  # a malformed text is refused when the templates load, not at the first message
+        templates[code] = template
     return TemplateBook(templates, {k: int(v) for k, v in data.get("limits", {}).items()}, data.get("labels", {}))
 
 
