@@ -3,7 +3,8 @@
 The sweep (`bench.run`) offers reports at a rate and judges latency, so its CPU figures mix in how busy each step
 happened to be. This measures the saturated cost directly, the figure throughput depends on:
 
-1. start GridLink doing the plain pipeline's work (intake, dispatch, notification; inbox only, no console), or with
+1. start GridLink doing the plain pipeline's work (intake, dispatch, notification; inbox only, no console, reports
+   without a reporter's contact), or with
    `--full` the whole platform as `make bench`'s GridLink run has it (every service, every default channel, a real
    SMTP server);
 2. freeze every service but intake (SIGSTOP: their connections stay open, so the broker holds their queues);
@@ -38,7 +39,7 @@ from sqlalchemy import Engine, create_engine, text
 
 from bench import calibrate, driver, server_statements, workload
 from bench.infra import Resources
-from bench.run import CORE_ENV, OUT_DIR, STATEMENTS, _git_commit, _scrape
+from bench.run import CORE_ENV, CORE_REPORTERS, OUT_DIR, STATEMENTS, _git_commit, _scrape
 from bench.stacks import ReplicatedStack, free_ports
 from gridlink.devstack import SERVICES as ALL_SERVICES
 
@@ -205,7 +206,7 @@ def run(reports: int, repeat: int, extra_env: dict[str, str], full: bool = False
             stack.start_mail_sink(free_ports(1)[0], mail_dir)
         stack.start_all()
         stack.wait_ready(services, timeout=120)
-        load = workload.haibowan(seed=7)
+        load = workload.haibowan(seed=7, reporters=True if full else CORE_REPORTERS)
         warm, _ = fill(stack, intake_db, load, 20)  # first requests pay for imports and pools
         driver.settle(sink, warm, 60)
         for n in range(repeat):

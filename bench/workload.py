@@ -86,11 +86,14 @@ class Workload:
         spacing: Spacing,
         hotline_token: str | None = None,
         seed: int = 9,
+        reporters: bool = True,
     ):
         self.areas = list(areas)
         self.categories = list(categories)  # (code, Chinese name)
         self.spacing = spacing
         self.hotline_token = hotline_token
+        # False: every report is anonymous, so intake registers no contact and notification sends no receipt.
+        self.reporters = reporters
         self.rng = random.Random(seed)
         self.drawn = 0
         self.crowded = 0  # draws where no free point was found and a busier one was used
@@ -138,12 +141,16 @@ class Workload:
             "description": f"{name}：第{self.drawn}号压测上报，请网格员核实处理",
             "lat": lat,
             "long": long,
-            "reporter": {"name": "压测居民", "phone": f"139{self.rng.randrange(10**8):08d}"},
         }
+        phone = f"139{self.rng.randrange(10**8):08d}"  # drawn either way, so both kinds of run place reports alike
+        if self.reporters:
+            body["reporter"] = {"name": "压测居民", "phone": phone}
         return body, headers
 
 
-def haibowan(data_dir: Path | None = None, seed: int = 9, auth_secret: str | None = None) -> Workload:
+def haibowan(
+    data_dir: Path | None = None, seed: int = 9, auth_secret: str | None = None, reporters: bool = True
+) -> Workload:
     """The workload over the district's own data files: every grid, every general-kind category."""
     from gridlink.refdata import load_grid_map
     from gridlink.refdata.categories import load_categories
@@ -159,4 +166,4 @@ def haibowan(data_dir: Path | None = None, seed: int = 9, auth_secret: str | Non
     spacing = Spacing(radius, float(rules.get("default", {}).get("radius_m", 50)))
     district = min(g.code for g in grids.grids.values())[:6]  # grid codes nest under the district's code
     token = issue_token(auth_secret or DEFAULT_SECRET, "BENCH", "district_operator", district, ttl_seconds=24 * 3600)
-    return Workload(areas, categories, spacing, hotline_token=token, seed=seed)
+    return Workload(areas, categories, spacing, hotline_token=token, seed=seed, reporters=reporters)

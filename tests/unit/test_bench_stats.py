@@ -6,6 +6,7 @@ import random
 import pytest
 
 from bench import calibrate, report
+from bench.run import CORE_REPORTERS
 from bench.stats import (
     GROWTH_FLOOR_S,
     backlog_grew,
@@ -201,3 +202,14 @@ def test_every_report_of_the_district_workload_lands_on_a_grid():
     for _ in range(2000):
         body, _ = load.next()
         assert grids.locate(body["lat"], body["long"]) is not None, body
+
+
+def test_the_core_runs_reports_carry_no_reporter_and_land_where_the_full_runs_do():
+    # The plain pipeline's reports carry no reporter; with one, the core run would also register a contact and
+    # compose a receipt, work the plain pipeline never does.
+    full, core = haibowan(seed=11), haibowan(seed=11, reporters=CORE_REPORTERS)
+    for _ in range(50):
+        (with_reporter, _), (without, _) = full.next(), core.next()
+        assert with_reporter["reporter"]["phone"].startswith("139")
+        assert "reporter" not in without
+        assert {k: v for k, v in with_reporter.items() if k != "reporter"} == without
