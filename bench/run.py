@@ -275,7 +275,7 @@ def run_plain(res: Resources, rates, duration: float, extra_env: dict) -> dict:
         stack.start_all()
         stack.wait_ready(plain.SERVICES, timeout=120)
         sink = driver.Sink(stack.database_urls["notification"], plain.SINK_QUERY)
-        load = workload.haibowan(seed=7)
+        load = workload.haibowan(seed=7, reporters=CORE_REPORTERS)  # the core run's reports, as its ratio assumes
         client = driver.OpenLoopClient(stack.url("intake", "/reports"))
         pids = {name: process.pid for name, process in stack.processes.items()}
         steps = _sweep("plain", client, sink, load.next, rates, duration, pids, (res.postgres, stack.database_urls))
