@@ -34,9 +34,9 @@ DEFAULT_RATES = (2, 5, 10, 20, 30, 40, 45, 50, 60, 70, 80, 90, 100, 110, 120, 15
 PIPELINES = ("ceilings", "gridlink", "plain", "core", "scaleout")
 # "core": GridLink doing what the plain pipeline does (the three hops, the grid worker's inbox copy), so that the
 # ratio to it is the price of the guarantees alone: no console, no channel besides the inbox, and reports without a
-# reporter's contact, as the plain pipeline's carry none (with one, intake publishes the contact and notification
-# composes the reporter's receipt: two more events a report, consumed and composed, that the plain pipeline never
-# has; before 2026-12-01 the core run had them).
+# reporter's contact, as the plain pipeline's carry none (with one, intake publishes the contact, sealed, and
+# notification consumes and stores it: an event a report and a personal-data path that the plain pipeline never
+# has; before 2026-12-01 the core run had them). An anonymous report still gets its receipt in the inbox.
 CORE_ENV = {"NOTIFICATION_CHANNELS": "inbox"}
 CORE_WITHOUT = ("console",)
 CORE_REPORTERS = False

@@ -92,7 +92,7 @@ class Workload:
         self.categories = list(categories)  # (code, Chinese name)
         self.spacing = spacing
         self.hotline_token = hotline_token
-        # False: every report is anonymous, so intake registers no contact and notification sends no receipt.
+        # False: every report is anonymous, so intake publishes no contact (the receipt goes to the inbox only).
         self.reporters = reporters
         self.rng = random.Random(seed)
         self.drawn = 0

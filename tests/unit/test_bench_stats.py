@@ -205,8 +205,8 @@ def test_every_report_of_the_district_workload_lands_on_a_grid():
 
 
 def test_the_core_runs_reports_carry_no_reporter_and_land_where_the_full_runs_do():
-    # The plain pipeline's reports carry no reporter; with one, the core run would also register a contact and
-    # compose a receipt, work the plain pipeline never does.
+    # The plain pipeline's reports carry no reporter; with one, the core run would also publish, consume and store
+    # the reporter's contact, work the plain pipeline never does.
     full, core = haibowan(seed=11), haibowan(seed=11, reporters=CORE_REPORTERS)
     for _ in range(50):
         (with_reporter, _), (without, _) = full.next(), core.next()
