@@ -40,7 +40,7 @@ def table(name: str, steps: list[dict]) -> str:
 NAMES = {
     "gridlink": "GridLink",
     "plain": "plain nameko pipeline",
-    "core": "GridLink doing the plain pipeline's work (inbox only, no console)",
+    "core": "GridLink doing the plain pipeline's work (inbox only, no console, no reporter's contact)",
     "scaleout": "GridLink, 2× dispatch and notification",
 }
 

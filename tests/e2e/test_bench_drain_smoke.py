@@ -56,6 +56,7 @@ def test_a_small_drain_measures_every_process_and_drops_its_databases(pg_server,
         assert only["drain"]["statements_per_report"][service] > 0, service
         assert only["drain"]["transactions_per_report"][service] > 0, service
     assert data["meta"]["calibration_ms"]["start"] > 0 and data["meta"]["full"] == (mode == "full")
+    assert data["reporters"] == (mode == "full")  # the core mode's reports carry no contact, as the plain pipeline's
     run_id = re.search(r"drain run (\w+):", run.stdout).group(1)
     admin = create_engine(pg_server)
     with admin.connect() as conn:

@@ -34,6 +34,7 @@ def test_the_quick_bench_prints_its_table_and_writes_every_measure(pg_server, br
     calibration = data["meta"]["calibration_ms"]  # the machine's speed, at both ends of the run
     assert calibration["start"] > 0 and calibration["end"] > 0
     assert f"machine: the fixed Python workload took {calibration['start']:g} ms at the start" in run.stdout
+    assert data["gridlink"]["reporters"] is True  # the full run's reports carry a contact, as residents' do
     steps = data["gridlink"]["steps"]
     assert [s["target_rate"] for s in steps] == [2.0, 5.0]
     for step in steps:
