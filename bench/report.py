@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 from bench.stats import ratio
+from bench.targets import machine_ceiling
 
 
 def _ms(value: float | None) -> str:
@@ -68,6 +69,22 @@ def ratios(results: dict) -> dict:
     if "postgresql" in ceilings:
         out["gridlink / postgresql single-row commits"] = ratio(ours, ceilings["postgresql"]["single_row_commits"])
     return out
+
+
+# The judged pipelines, as the targets' lines name them (the tables' names are too long to line up).
+SHORT_NAMES = {"gridlink": "whole platform", "core": "core run"}
+MET = {True: "met", False: "NOT MET", None: "not measured"}
+
+
+def targets(results: dict) -> str:
+    """The run's verdict on each of issue 9's targets (`bench/targets.py`), one line a target and pipeline."""
+    lines = ["issue 9's targets (core run: GridLink doing the plain pipeline's work):"]
+    for v in results.get("targets", []):
+        lines.append(f"  {v['target']:<44} {SHORT_NAMES[v['pipeline']]:<15} {v['measured']:<26} {MET[v['met']]}")
+    ceiling = machine_ceiling(results)
+    if ceiling:
+        lines.append(f"  ({ceiling})")
+    return "\n".join(lines)
 
 
 def write(results: dict, out_dir: Path, stamp: str) -> tuple[Path, Path | None]:
@@ -170,6 +187,15 @@ def markdown(results: dict) -> str:
         out.append(f"Ceilings: {json.dumps(results['ceilings'])}\n")
     for label, value in results.get("ratios", {}).items():
         out.append(f"- {label}: {value if value is not None else '—'}")
+    if results.get("targets"):
+        out += ["", "| target | pipeline | measured | verdict |", "|---|---|---|---|"]
+        out += [
+            f"| {v['target']} | {SHORT_NAMES[v['pipeline']]} | {v['measured']} | {MET[v['met']]} |"
+            for v in results["targets"]
+        ]
+        ceiling = machine_ceiling(results)
+        if ceiling:
+            out.append(f"\n{ceiling[0].upper()}{ceiling[1:]}.")
     return "\n".join(out)
 
 

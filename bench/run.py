@@ -18,7 +18,7 @@ import urllib.request
 import zlib
 from datetime import UTC, datetime
 
-from bench import calibrate, ceilings, driver, plain, profile, report, workload
+from bench import calibrate, ceilings, driver, plain, profile, report, targets, workload
 from bench.infra import Resources
 from bench.stacks import PlainStack, ReplicatedStack, free_ports
 from bench.stats import highest_sustained
@@ -384,6 +384,7 @@ def main(argv: list[str] | None = None) -> int:
     results["meta"]["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
     results["meta"]["calibration_ms"]["end"] = calibrate.python_ms()
     results["ratios"] = report.ratios(results)
+    results["targets"] = [verdict.as_dict() for verdict in targets.judge(results)]
 
     print()
     for key, name in report.NAMES.items():
@@ -399,6 +400,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"machine: {report.calibration(results)}")
     for name, value in results["ratios"].items():
         print(f"  {name:<52} {value if value is not None else '—'}")
+    if results["targets"]:
+        print(f"\n{report.targets(results)}")
     stamp = started.strftime("%Y%m%dT%H%M%SZ")
     json_path, png_path = report.write(results, OUT_DIR, stamp)
     print(f"\nresults: {json_path}")
